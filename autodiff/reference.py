@@ -1,0 +1,537 @@
+"""The reference engine: reverse-mode autodiff in pure Python.
+
+This is the specification of the library.  The compiled engine (``autodiff._engine``)
+mirrors it section by section and must agree with it bit for bit; when they disagree,
+this file says what is right.
+
+It follows the tutorial "Reverse-mode automatic differentiation from scratch, in Python":
+every node has a ``.value`` and a ``.grad``, the list of ``(child, local_derivative)``
+pairs, and ``get_gradients(root)`` returns ``{node: d root / d node}``.  Where the
+tutorial enumerates every route from the root (exponential on shared subexpressions),
+``get_gradients`` sorts the graph once and sweeps adjoints in reverse: linear time.
+
+    >>> a, b = Var(4), Var(3)
+    >>> d = a * (a + b)
+    >>> d.value, get_gradients(d)[a]
+    (28.0, 11.0)
+"""
+import math
+import numbers
+
+import numpy as np
+
+from autodiff import _ufunc
+
+ENGINE = "reference"
+
+inf, nan = math.inf, math.nan
+
+# --------------------------------------------------------------------------------------
+# Numbers.  Python's ``math`` calls the C library, as the compiled engine does, but it
+# raises where C returns inf or nan; these wrappers give the C (IEEE 754) results.
+# --------------------------------------------------------------------------------------
+
+
+def _real(x):
+    """``x`` as a float if it is a real number (int, float, NumPy real scalar), else TypeError."""
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"expected a real number or a node, got {type(x).__name__}")
+
+
+def _div(a, b):
+    """a / b with IEEE results for a zero divisor."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0.0:
+            return nan
+        return math.copysign(inf, a) * math.copysign(1.0, b)
+
+
+def _ieee(f, overflow=None, pole=None):
+    """Wrap a one-argument ``math`` function: inf on overflow, -inf at a log pole, else nan."""
+    def wrapped(x):
+        try:
+            return f(x)
+        except OverflowError:
+            return overflow(x)
+        except ValueError:
+            return -inf if x == pole else nan
+    return wrapped
+
+
+_sin, _cos, _tan = _ieee(math.sin), _ieee(math.cos), _ieee(math.tan)
+_asin, _acos, _atan = _ieee(math.asin), _ieee(math.acos), math.atan
+_sinh = _ieee(math.sinh, overflow=lambda x: math.copysign(inf, x))
+_cosh = _ieee(math.cosh, overflow=lambda x: inf)
+_tanh = math.tanh
+_exp = _ieee(math.exp, overflow=lambda x: inf)
+_expm1 = _ieee(math.expm1, overflow=lambda x: inf)
+_log = _ieee(math.log, pole=0.0)
+_log1p = _ieee(math.log1p, pole=-1.0)
+_log2 = _ieee(math.log2, pole=0.0)
+_log10 = _ieee(math.log10, pole=0.0)
+_sqrt = _ieee(math.sqrt)
+
+
+def _pow(a, b):
+    """C's pow(a, b): inf at 0 to a negative power, nan for a negative base and fractional b."""
+    try:
+        return math.pow(a, b)
+    except (ValueError, OverflowError) as error:
+        odd = b % 2.0 == 1.0
+        if a == 0.0:
+            return math.copysign(inf, a) if odd else inf
+        if isinstance(error, ValueError):
+            return nan
+        return -inf if (a < 0.0 and odd) else inf
+
+
+def _sigmoid(x):
+    if x >= 0.0:
+        return _div(1.0, 1.0 + _exp(-x))
+    e = _exp(x)
+    return _div(e, 1.0 + e)
+
+
+def _relu(x):
+    return 0.0 if x <= 0.0 else x          # relu(nan) is nan
+
+
+def _step(x):
+    """d relu / dx: 1 for x > 0, 0 for x <= 0 (so 0 at x = 0), nan for nan."""
+    return 1.0 if x > 0.0 else (0.0 if x <= 0.0 else nan)
+
+
+def _sign(x):
+    """d |x| / dx: -1, 0 at x = 0, 1; nan for nan."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else nan))
+
+
+def _pick(a, b, larger):
+    """maximum (larger=True) or minimum of a and b with its local derivatives.
+
+    The chosen side gets 1, the other 0; a tie gives 0.5 to each; nan gives nan.
+    """
+    if a == b:
+        return a, 0.5, 0.5
+    if a != a or b != b:
+        return nan, nan, nan
+    if (a > b) == larger:
+        return a, 1.0, 0.0
+    return b, 0.0, 1.0
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+# --------------------------------------------------------------------------------------
+# The primitives: one row each, the value rule and the local-derivative rule.
+# x is the input's value, y the node's value.  The compiled engine has the same table,
+# in the same order, in ``_unary_rule`` and ``_binary_rule``.
+# --------------------------------------------------------------------------------------
+
+#   function      class      value        d y / d x
+UNARY = [
+    ("negative",  "Neg",     lambda x: -x,          lambda x, y: -1.0),
+    ("reciprocal", "Inv",    lambda x: _div(1.0, x), lambda x, y: -(y * y)),
+    ("sin",       "Sin",     _sin,                  lambda x, y: _cos(x)),
+    ("cos",       "Cos",     _cos,                  lambda x, y: -_sin(x)),
+    ("tan",       "Tan",     _tan,                  lambda x, y: 1.0 + y * y),
+    ("arcsin",    "Arcsin",  _asin,                 lambda x, y: _div(1.0, _sqrt(1.0 - x * x))),
+    ("arccos",    "Arccos",  _acos,                 lambda x, y: -_div(1.0, _sqrt(1.0 - x * x))),
+    ("arctan",    "Arctan",  _atan,                 lambda x, y: _div(1.0, 1.0 + x * x)),
+    ("sinh",      "Sinh",    _sinh,                 lambda x, y: _cosh(x)),
+    ("cosh",      "Cosh",    _cosh,                 lambda x, y: _sinh(x)),
+    ("tanh",      "Tanh",    _tanh,                 lambda x, y: 1.0 - y * y),
+    ("exp",       "Exp",     _exp,                  lambda x, y: y),
+    ("expm1",     "Expm1",   _expm1,                lambda x, y: y + 1.0),
+    ("log",       "Log",     _log,                  lambda x, y: _div(1.0, x)),
+    ("log1p",     "Log1p",   _log1p,                lambda x, y: _div(1.0, 1.0 + x)),
+    ("log2",      "Log2",    _log2,                 lambda x, y: _div(1.0, x * _LN2)),
+    ("log10",     "Log10",   _log10,                lambda x, y: _div(1.0, x * _LN10)),
+    ("sqrt",      "Sqrt",    _sqrt,                 lambda x, y: _div(0.5, y)),
+    ("sigmoid",   "Sigmoid", _sigmoid,              lambda x, y: y * (1.0 - y)),
+    ("relu",      "Relu",    _relu,                 lambda x, y: _step(x)),
+    ("absolute",  "Abs",     abs,                   lambda x, y: _sign(x)),
+]
+
+
+def _power_rule(a, b):
+    y = _pow(a, b)
+    # d/db a**b = a**b log a, taken as 0 at a = 0 (where a**b is flat or a pole).
+    return y, b * _pow(a, b - 1.0), (0.0 if a == 0.0 else y * _log(a))
+
+
+def _arctan2_rule(a, b):
+    r = a * a + b * b
+    return math.atan2(a, b), _div(b, r), _div(-a, r)
+
+
+#   function     class       (a, b) -> (value, d y / d a, d y / d b)
+BINARY = [
+    ("add",      "Add",      lambda a, b: (a + b, 1.0, 1.0)),
+    ("multiply", "Mul",      lambda a, b: (a * b, b, a)),
+    ("power",    "Pow",      _power_rule),
+    ("maximum",  "Maximum",  lambda a, b: _pick(a, b, True)),
+    ("minimum",  "Minimum",  lambda a, b: _pick(a, b, False)),
+    ("arctan2",  "Arctan2",  _arctan2_rule),
+]
+
+# --------------------------------------------------------------------------------------
+# Nodes
+# --------------------------------------------------------------------------------------
+
+
+class Ops:
+    """Base of every node: the operators, comparisons by value, NumPy ufunc methods.
+
+    A node has ``.value`` (a float) and ``.grad``, the list of ``(child, local_derivative)``
+    pairs.  Subclass it to add a function, as in the tutorial::
+
+        class Square(Ops):
+            def __init__(self, x):
+                self.value = x.value ** 2
+                self.grad = [(x, 2 * x.value)]
+    """
+    __slots__ = ("_value", "_grad")
+
+    @property
+    def value(self):
+        """The node's value, a float; writable (``w.value -= lr * g``)."""
+        return self._value
+
+    @value.setter
+    def value(self, v):
+        self._value = _real(v)
+
+    @property
+    def grad(self):
+        """The list of ``(child, local_derivative)`` pairs; the setter checks both."""
+        return list(getattr(self, "_grad", ()))
+
+    @grad.setter
+    def grad(self, pairs):
+        checked = []
+        for pair in pairs:
+            child, local = pair
+            if not isinstance(child, Ops):
+                raise TypeError(f"a child must be a node, got {type(child).__name__}")
+            checked.append((child, _real(local)))
+        self._grad = checked
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.value!r})"
+
+    def __float__(self):
+        return self.value
+
+    # Arithmetic, as in the tutorial: a - b is Add(a, Neg(b)), a / b is Mul(a, Inv(b)).
+    # A number on either side is a constant: it makes no node and no edge.
+    def __add__(self, other):
+        return _binary(Add, self, other)
+
+    def __radd__(self, other):      # other + self
+        return _binary(Add, other, self)
+
+    def __mul__(self, other):
+        return _binary(Mul, self, other)
+
+    def __rmul__(self, other):      # other * self
+        return _binary(Mul, other, self)
+
+    def __sub__(self, other):
+        return _binary(Add, self, _negate(other))
+
+    def __rsub__(self, other):      # other - self
+        if _operand(other) is None:
+            return NotImplemented
+        return _binary(Add, other, Neg(self))
+
+    def __truediv__(self, other):
+        return _binary(Mul, self, _invert(other))
+
+    def __rtruediv__(self, other):  # other / self
+        if _operand(other) is None:
+            return NotImplemented
+        return _binary(Mul, other, Inv(self))
+
+    def __pow__(self, other):
+        return _binary(Pow, self, other)
+
+    def __rpow__(self, other):      # other ** self
+        return _binary(Pow, other, self)
+
+    def __neg__(self):
+        return Neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return Abs(self)
+
+    # Comparisons compare values and return bool; == and hash stay by identity.
+    def __lt__(self, other):
+        return _value_of(self) < _value_of(other)
+
+    def __le__(self, other):
+        return _value_of(self) <= _value_of(other)
+
+    def __gt__(self, other):
+        return _value_of(self) > _value_of(other)
+
+    def __ge__(self, other):
+        return _value_of(self) >= _value_of(other)
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    # NumPy calls these on the elements of object arrays (np.sin(array) -> x.sin()).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs)
+
+
+def _value_of(x):
+    if isinstance(x, Ops):
+        return x.value
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"cannot compare a node with {type(x).__name__}")
+
+
+def _operand(x):
+    """(value, is_node) of an operand; None for what arithmetic does not take."""
+    if isinstance(x, Ops):
+        return x.value, True
+    if isinstance(x, numbers.Real):
+        return float(x), False
+    return None
+
+
+def _binary(cls, a, b):
+    if _operand(a) is None or _operand(b) is None:
+        return NotImplemented
+    return cls(a, b)
+
+
+def _negate(x):
+    """-x for a subtrahend: a Neg node for a node, a negated float for a number."""
+    op = _operand(x)
+    if op is None:
+        return x
+    return Neg(x) if op[1] else -op[0]
+
+
+def _invert(x):
+    """1/x for a divisor: an Inv node for a node, the float reciprocal for a number."""
+    op = _operand(x)
+    if op is None:
+        return x
+    return Inv(x) if op[1] else _div(1.0, op[0])
+
+
+class Var(Ops):
+    """A leaf node: a variable, with no children.
+
+    >>> Var(2.0).value
+    2.0
+    """
+    __slots__ = ()
+
+    def __init__(self, value):
+        self.value = value
+        self._grad = []
+
+
+def _unary_class(fname, cname, value_rule, derivative_rule):
+    def __init__(self, x):
+        if not isinstance(x, Ops):
+            xv = _real(x)
+            self.value = value_rule(xv)
+            self._grad = []
+            return
+        xv = x.value
+        y = value_rule(xv)
+        self.value = y
+        self._grad = [(x, derivative_rule(xv, y))]
+    doc = f"{cname}(x): the node ``{fname}(x)``.\n\n    >>> {cname}(Var(0.5)).grad[0][1]  # d/dx\n"
+    return type(cname, (Ops,), {"__init__": __init__, "__slots__": (), "__doc__": doc,
+                                "__module__": __name__})
+
+
+def _binary_class(fname, cname, rule):
+    def __init__(self, a, b):
+        a_node, b_node = isinstance(a, Ops), isinstance(b, Ops)
+        av = a.value if a_node else _real(a)
+        bv = b.value if b_node else _real(b)
+        y, da, db = rule(av, bv)
+        self.value = y
+        self._grad = ([(a, da)] if a_node else []) + ([(b, db)] if b_node else [])
+    doc = (f"{cname}(a, b): the node ``{fname}(a, b)``; a and b are nodes or numbers "
+           "(a number is a constant: no edge).")
+    return type(cname, (Ops,), {"__init__": __init__, "__slots__": (), "__doc__": doc,
+                                "__module__": __name__})
+
+
+PRIMITIVES = {}
+for _f, _c, _v, _d in UNARY:
+    PRIMITIVES[_f] = globals()[_c] = _unary_class(_f, _c, _v, _d)
+for _f, _c, _r in BINARY:
+    PRIMITIVES[_f] = globals()[_c] = _binary_class(_f, _c, _r)
+del _f, _c, _v, _d, _r
+
+
+def _function(name, cls, arity):
+    def function(*args):
+        if len(args) != arity:
+            raise TypeError(f"{name}() takes {arity} argument(s), got {len(args)}")
+        node = cls(*args)
+        if any(isinstance(a, Ops) for a in args):
+            return node
+        return node.value               # numbers in, a float out
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (f"{name}(...): a {cls.__name__} node of nodes, or a float of numbers.")
+    return function
+
+
+def _method(function):
+    def method(self, *args):
+        return function(self, *args)
+    method.__name__ = function.__name__
+    method.__doc__ = f"x.{function.__name__}(...) is {function.__name__}(x, ...); NumPy calls it."
+    return method
+
+
+_UNARY_NAMES = {row[0] for row in UNARY}
+for _name, _cls in PRIMITIVES.items():
+    globals()[_name] = _function(_name, _cls, 1 if _name in _UNARY_NAMES else 2)
+    setattr(Ops, _name, _method(globals()[_name]))
+del _name, _cls
+
+# --------------------------------------------------------------------------------------
+# Gradients: sort once (iterative depth-first post-order), sweep adjoints in reverse.
+# --------------------------------------------------------------------------------------
+
+
+def _topological_order(root):
+    """The nodes reachable from root, each child before its parents, root last.
+
+    Returns (order, position) where position maps id(node) to its index in order.
+    """
+    if not isinstance(root, Ops):
+        raise TypeError(f"expected a node, got {type(root).__name__}")
+    ON_STACK = -1
+    position = {id(root): ON_STACK}
+    order = []
+    stack = [(root, iter(root._grad))]
+    while stack:
+        node, children = stack[-1]
+        for child, _ in children:
+            state = position.get(id(child))
+            if state is None:
+                position[id(child)] = ON_STACK
+                stack.append((child, iter(child._grad)))
+                break
+            if state == ON_STACK:
+                raise ValueError("the graph has a cycle")
+        else:
+            stack.pop()
+            position[id(node)] = len(order)
+            order.append(node)
+    return order, position
+
+
+def _adjoints(root):
+    """(order, position, adjoint): adjoint[i] is d root / d order[i]."""
+    order, position = _topological_order(root)
+    adjoint = [0.0] * len(order)
+    adjoint[-1] = 1.0
+    for i in range(len(order) - 1, -1, -1):
+        g = adjoint[i]
+        for child, local in order[i]._grad:
+            adjoint[position[id(child)]] += g * local
+    return order, position, adjoint
+
+
+def get_gradients(root):
+    """``{node: d root / d node}`` for every node reachable from root (root excluded).
+
+    >>> a, b = Var(4), Var(3)
+    >>> get_gradients(a * (a + b))[a]
+    11.0
+    """
+    order, _, adjoint = _adjoints(root)
+    return {order[i]: adjoint[i] for i in range(len(order) - 2, -1, -1)}
+
+
+def gradients(root, wrt):
+    """d root / d w for the nodes w in ``wrt`` only; 0.0 for a node not reached.
+
+    ``wrt`` is a node (gives a float), a list or tuple of nodes (gives a list of floats)
+    or an object array of nodes (gives a float64 array of its shape).
+
+    >>> x, y = Var(2.0), Var(3.0)
+    >>> gradients(x * y, [x, y])
+    [3.0, 2.0]
+    """
+    if isinstance(wrt, Ops):
+        return gradients(root, [wrt])[0]
+    if isinstance(wrt, np.ndarray):
+        return np.array(gradients(root, list(wrt.flat)), dtype=np.float64).reshape(wrt.shape)
+    if not isinstance(wrt, (list, tuple)):
+        raise TypeError(f"wrt must be a node, a list or tuple of nodes, or an object array, "
+                        f"got {type(wrt).__name__}")
+    for w in wrt:
+        if not isinstance(w, Ops):
+            raise TypeError(f"wrt must hold nodes, got {type(w).__name__}")
+    _, position, adjoint = _adjoints(root)
+    return [adjoint[position[id(w)]] if id(w) in position else 0.0 for w in wrt]
+
+
+# --------------------------------------------------------------------------------------
+# Arrays (the tutorial's vectorised use) and NumPy ufuncs on single nodes
+# --------------------------------------------------------------------------------------
+
+
+def to_var(array):
+    """An object array of ``Var`` of a float array's values, same shape.
+
+    >>> to_var([1.0, 2.0])
+    array([Var(1.0), Var(2.0)], dtype=object)
+    """
+    a = np.asarray(array)
+    if a.dtype.kind not in "biufO":
+        raise TypeError(f"to_var needs real numbers, got an array of {a.dtype}")
+    out = np.empty(a.shape, dtype=object)
+    for i, v in enumerate(a.flat):
+        out.flat[i] = Var(v)
+    return out
+
+
+def to_vals(array):
+    """The float64 array of the values of an object array of nodes (numbers pass through).
+
+    >>> to_vals(to_var([1.0, 2.0]))
+    array([1., 2.])
+    """
+    a = np.asarray(array, dtype=object)
+    out = np.empty(a.shape, dtype=np.float64)
+    for i, v in enumerate(a.flat):
+        out.flat[i] = v.value if isinstance(v, Ops) else _real(v)
+    return out
+
+
+_UFUNCS = {name: globals()[name] for name in PRIMITIVES}
+
+__all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
+            "to_vals"]
+           + [name for name in PRIMITIVES] + [cls.__name__ for cls in PRIMITIVES.values()])
+
+# The functional API, gradient checking and pictures are written once for both engines.
+from autodiff import _frontend  # noqa: E402
+
+_public = _frontend.build(globals())
+globals().update(_public)
+__all__ += list(_public)
+del _public
