@@ -1,0 +1,94 @@
+"""The functional API's conventions, shared by ``value_and_grad``, ``grad`` and ``record``.
+
+Arguments are real numbers or arrays of real numbers.  The differentiated ones (``argnums``)
+become leaves: a number becomes one ``Var``, an array an object array of ``Var`` of its
+shape.  A gradient has the shape of its argument: a float for a number, a float64 array
+for an array; for ``argnums`` given as a tuple, a tuple of those.
+"""
+import numbers
+
+import numpy as np
+
+
+def normalize_argnums(argnums, nargs):
+    """(tuple of argument indices, single) for an int or a tuple of ints."""
+    single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
+    indices = (argnums,) if single else argnums
+    if not isinstance(indices, tuple) or not all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in indices):
+        raise TypeError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
+    normalized = []
+    for i in indices:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"argnums {i} is out of range for {nargs} argument(s)")
+        normalized.append(int(i) % nargs)
+    return tuple(normalized), single
+
+
+class Slot:
+    """One differentiated argument: its shape (None for a number) and its leaves."""
+    __slots__ = ("shape", "leaves")
+
+    def __init__(self, shape, leaves):
+        self.shape = shape
+        self.leaves = leaves
+
+    def unflatten(self, flat):
+        """A float (number argument) or a float64 array of the argument's shape."""
+        if self.shape is None:
+            return float(flat[0])
+        return np.asarray(flat, dtype=np.float64).reshape(self.shape)
+
+
+def as_values(arg):
+    """(shape, float64 values) of a differentiated argument; shape None for a number."""
+    if isinstance(arg, numbers.Real) and not isinstance(arg, np.ndarray):
+        return None, np.array([float(arg)])
+    a = np.asarray(arg)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"a differentiated argument must be a real number or an array of real "
+                        f"numbers, got {type(arg).__name__}"
+                        + (f" of dtype {a.dtype}" if isinstance(arg, np.ndarray) else ""))
+    return a.shape, a.astype(np.float64).reshape(-1)
+
+
+def make_leaves(engine, args, argnums):
+    """(call_args, slots): args with each differentiated one replaced by Vars."""
+    indices, single = normalize_argnums(argnums, len(args))
+    call_args = list(args)
+    slots = []
+    for i in indices:
+        shape, values = as_values(args[i])
+        if shape is None:
+            leaves = [engine["Var"](values[0])]
+            call_args[i] = leaves[0]
+        else:
+            arr = engine["to_var"](values).reshape(shape)
+            leaves = list(arr.reshape(-1))
+            call_args[i] = arr
+        slots.append(Slot(shape, leaves))
+    return call_args, slots, single
+
+
+def scalar_output(engine, out):
+    """The node (or float, for an output that does not depend on the inputs) f returned."""
+    Ops = engine["Ops"]
+    if isinstance(out, np.ndarray) and out.shape == () and out.dtype == object:
+        out = out[()]
+    if isinstance(out, Ops):
+        return out
+    if isinstance(out, numbers.Real) and not isinstance(out, np.ndarray):
+        return float(out)
+    raise TypeError(f"f must return a scalar (a node or a real number), got "
+                    f"{type(out).__name__}"
+                    + (f" of shape {out.shape}" if isinstance(out, np.ndarray) else ""))
+
+
+def split_gradients(flat, slots, single):
+    """Cut a flat sequence of leaf gradients into one result per slot."""
+    results, k = [], 0
+    for slot in slots:
+        n = len(slot.leaves)
+        results.append(slot.unflatten(flat[k:k + n]))
+        k += n
+    return results[0] if single else tuple(results)
