@@ -12,8 +12,15 @@ cdef struct Edge:
     double local            # the local derivative d node / d child
 
 
+cdef struct OneEdge:
+    Edge edge               # the edge to the node operand (the same memory as pair[0])
+    double constant         # the other operand, a number (kept so that a tape can replay it)
+    int constant_first      # 1 if the number is the first operand (c - x), else 0
+
+
 cdef union Edges:
     Edge pair[2]            # n <= 2: the edges themselves
+    OneEdge one             # n == 1 in a binary node with a number operand
     Edge* many              # n > 2: a malloc'd array of n edges (user-defined nodes only)
 
 

@@ -10,8 +10,8 @@ cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport malloc, realloc, free
-from libc cimport math as libm
-from libc.math cimport NAN
+
+from autodiff._rules cimport *
 
 import numbers
 
@@ -62,120 +62,6 @@ cdef int _operand(object x, double* v) except -1:
         return NUMBER
     return OTHER
 
-
-cdef inline double _sigmoid(double x) noexcept nogil:
-    cdef double e
-    if x >= 0.0:
-        return 1.0 / (1.0 + libm.exp(-x))
-    e = libm.exp(x)
-    return e / (1.0 + e)
-
-
-cdef inline double _step(double x) noexcept nogil:
-    return 1.0 if x > 0.0 else (0.0 if x <= 0.0 else NAN)
-
-
-cdef inline double _sign(double x) noexcept nogil:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else NAN))
-
-
-cdef inline double _pick(double a, double b, bint larger, double* da, double* db) noexcept nogil:
-    if a == b:
-        da[0] = 0.5; db[0] = 0.5
-        return a
-    if a != a or b != b:
-        da[0] = NAN; db[0] = NAN
-        return NAN
-    if (a > b) == larger:
-        da[0] = 1.0; db[0] = 0.0
-        return a
-    da[0] = 0.0; db[0] = 1.0
-    return b
-
-
-cdef double LN2 = libm.log(2.0)
-cdef double LN10 = libm.log(10.0)
-
-# --------------------------------------------------------------------------------------
-# The primitives: the same table as the reference engine's UNARY and BINARY, in order.
-# x is the input's value, y the node's value, d the local derivative.
-# --------------------------------------------------------------------------------------
-
-cdef enum UnaryOp:
-    NEG, INV, SIN, COS, TAN, ARCSIN, ARCCOS, ARCTAN, SINH, COSH, TANH, EXP, EXPM1,
-    LOG, LOG1P, LOG2, LOG10, SQRT, SIGMOID, RELU, ABS
-
-
-cdef double _unary_rule(int op, double x, double* d) noexcept nogil:
-    cdef double y
-    if op == NEG:
-        y = -x;               d[0] = -1.0
-    elif op == INV:
-        y = 1.0 / x;          d[0] = -(y * y)
-    elif op == SIN:
-        y = libm.sin(x);           d[0] = libm.cos(x)
-    elif op == COS:
-        y = libm.cos(x);           d[0] = -libm.sin(x)
-    elif op == TAN:
-        y = libm.tan(x);           d[0] = 1.0 + y * y
-    elif op == ARCSIN:
-        y = libm.asin(x);          d[0] = 1.0 / libm.sqrt(1.0 - x * x)
-    elif op == ARCCOS:
-        y = libm.acos(x);          d[0] = -(1.0 / libm.sqrt(1.0 - x * x))
-    elif op == ARCTAN:
-        y = libm.atan(x);          d[0] = 1.0 / (1.0 + x * x)
-    elif op == SINH:
-        y = libm.sinh(x);          d[0] = libm.cosh(x)
-    elif op == COSH:
-        y = libm.cosh(x);          d[0] = libm.sinh(x)
-    elif op == TANH:
-        y = libm.tanh(x);          d[0] = 1.0 - y * y
-    elif op == EXP:
-        y = libm.exp(x);           d[0] = y
-    elif op == EXPM1:
-        y = libm.expm1(x);         d[0] = y + 1.0
-    elif op == LOG:
-        y = libm.log(x);           d[0] = 1.0 / x
-    elif op == LOG1P:
-        y = libm.log1p(x);         d[0] = 1.0 / (1.0 + x)
-    elif op == LOG2:
-        y = libm.log2(x);          d[0] = 1.0 / (x * LN2)
-    elif op == LOG10:
-        y = libm.log10(x);         d[0] = 1.0 / (x * LN10)
-    elif op == SQRT:
-        y = libm.sqrt(x);          d[0] = 0.5 / y
-    elif op == SIGMOID:
-        y = _sigmoid(x);      d[0] = y * (1.0 - y)
-    elif op == RELU:
-        y = 0.0 if x <= 0.0 else x
-        d[0] = _step(x)
-    else:  # ABS
-        y = libm.fabs(x);          d[0] = _sign(x)
-    return y
-
-
-cdef enum BinaryOp:
-    ADD, MUL, POW, MAXIMUM, MINIMUM, ARCTAN2
-
-
-cdef double _binary_rule(int op, double a, double b, double* da, double* db) noexcept nogil:
-    cdef double y, r
-    if op == ADD:
-        y = a + b;            da[0] = 1.0;  db[0] = 1.0
-    elif op == MUL:
-        y = a * b;            da[0] = b;    db[0] = a
-    elif op == POW:
-        y = libm.pow(a, b)
-        da[0] = b * libm.pow(a, b - 1.0)
-        db[0] = 0.0 if a == 0.0 else y * libm.log(a)
-    elif op == MAXIMUM:
-        y = _pick(a, b, True, da, db)
-    elif op == MINIMUM:
-        y = _pick(a, b, False, da, db)
-    else:  # ARCTAN2
-        r = a * a + b * b
-        y = libm.atan2(a, b);      da[0] = b / r;  db[0] = -a / r
-    return y
 
 # --------------------------------------------------------------------------------------
 # Edges: set, read and release a node's children.
@@ -441,7 +327,15 @@ cdef object _arith(int op, object a, object b):
         _add_edge(node, <Ops>a, da)
     if kb == NODE:
         _add_edge(node, <Ops>b, db)
+    _keep_constant(node, ka == NUMBER, kb == NUMBER, av, bv)
     return node
+
+
+cdef inline void _keep_constant(Ops node, bint a_number, bint b_number, double a, double b) noexcept:
+    """In a binary node with one number operand, remember that number and its side."""
+    if a_number != b_number:
+        node.edges.one.constant = a if a_number else b
+        node.edges.one.constant_first = a_number
 
 
 cdef object _subtract(object a, object b):
@@ -493,6 +387,7 @@ cdef int _init_binary(Ops node, int op, object a, object b) except -1:
         _add_edge(node, <Ops>a, da)
     if b_node:
         _add_edge(node, <Ops>b, db)
+    _keep_constant(node, not a_node, not b_node, av, bv)
     return 0
 
 

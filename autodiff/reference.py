@@ -123,7 +123,7 @@ def _pick(a, b, larger):
     return b, 0.0, 1.0
 
 
-_LN2, _LN10 = math.log(2.0), math.log(10.0)
+_LN2, _LN10 = 0.6931471805599453, 2.302585092994046   # == math.log(2.0), math.log(10.0)
 
 # --------------------------------------------------------------------------------------
 # The primitives: one row each, the value rule and the local-derivative rule.
