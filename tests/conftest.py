@@ -31,3 +31,21 @@ def compiled():
 @pytest.fixture
 def reference():
     return autodiff.reference
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run the tests marked slow (the 10^7-node chain, long fuzzing)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long tests, run with --runslow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
