@@ -5,12 +5,15 @@ become leaves: a number becomes one ``Var``, an array an object array of ``Var``
 shape.  A gradient has the shape of its argument: a float for a number, a float64 array
 for an array; for ``argnums`` given as a tuple, a tuple of those.
 """
+from __future__ import annotations
+
 import numbers
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 
-def normalize_argnums(argnums, nargs):
+def normalize_argnums(argnums: Any, nargs: int) -> Tuple[Tuple[int, ...], bool]:
     """(tuple of argument indices, single) for an int or a tuple of ints."""
     single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
     indices = (argnums,) if single else argnums
@@ -29,18 +32,18 @@ class Slot:
     """One differentiated argument: its shape (None for a number) and its leaves."""
     __slots__ = ("shape", "leaves")
 
-    def __init__(self, shape, leaves):
+    def __init__(self, shape: Optional[Tuple[int, ...]], leaves: List[Any]) -> None:
         self.shape = shape
         self.leaves = leaves
 
-    def unflatten(self, flat):
+    def unflatten(self, flat: Sequence[float]) -> Any:
         """A float (number argument) or a float64 array of the argument's shape."""
         if self.shape is None:
             return float(flat[0])
         return np.asarray(flat, dtype=np.float64).reshape(self.shape)
 
 
-def as_values(arg):
+def as_values(arg: Any) -> Tuple[Optional[Tuple[int, ...]], np.ndarray]:
     """(shape, float64 values) of a differentiated argument; shape None for a number."""
     if isinstance(arg, numbers.Real) and not isinstance(arg, np.ndarray):
         return None, np.array([float(arg)])
@@ -52,7 +55,8 @@ def as_values(arg):
     return a.shape, a.astype(np.float64).reshape(-1)
 
 
-def make_leaves(engine, args, argnums):
+def make_leaves(engine: Dict[str, Any], args: Sequence[Any],
+                argnums: Any) -> Tuple[List[Any], List[Slot], bool]:
     """(call_args, slots): args with each differentiated one replaced by Vars."""
     indices, single = normalize_argnums(argnums, len(args))
     call_args = list(args)
@@ -70,7 +74,7 @@ def make_leaves(engine, args, argnums):
     return call_args, slots, single
 
 
-def scalar_output(engine, out):
+def scalar_output(engine: Dict[str, Any], out: Any) -> Any:
     """The node (or float, for an output that does not depend on the inputs) f returned."""
     Ops = engine["Ops"]
     if isinstance(out, np.ndarray) and out.shape == () and out.dtype == object:
@@ -84,7 +88,7 @@ def scalar_output(engine, out):
                     + (f" of shape {out.shape}" if isinstance(out, np.ndarray) else ""))
 
 
-def split_gradients(flat, slots, single):
+def split_gradients(flat: Sequence[float], slots: List[Slot], single: bool) -> Any:
     """Cut a flat sequence of leaf gradients into one result per slot."""
     results, k = [], 0
     for slot in slots:

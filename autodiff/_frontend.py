@@ -356,7 +356,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
                              f"{fmt or 'no format'} (pass format= or use a file extension)")
         source = to_dot(root, names=names)
         try:
-            import graphviz
+            import graphviz  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError as error:
             raise ImportError(_NO_GRAPHVIZ) from error
         try:
