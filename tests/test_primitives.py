@@ -1,0 +1,289 @@
+"""Every primitive of ``PRIMITIVES``, the engine's one table: derivatives, forms, parity.
+
+The tests iterate the table.  Each primitive needs a row in DOMAINS (points where it is
+smooth) and in VALUES (an independent float implementation); a primitive without them fails
+``test_every_primitive_has_test_tables``, so none can land untested.
+"""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+import autodiff
+from autodiff import reference
+from helpers import (arity, assert_same_floats, central_difference, same_float, step_for)
+
+# Points (one tuple of operands each) where the primitive is smooth, away from poles and kinks.
+DOMAINS = {
+    "negative": [(-2.3,), (0.7,), (5.0,)],
+    "reciprocal": [(-2.3,), (0.7,), (5.0,)],
+    "sin": [(-2.0,), (0.3,), (4.0,)],
+    "cos": [(-2.0,), (0.3,), (4.0,)],
+    "tan": [(-1.2,), (0.3,), (1.0,)],
+    "arcsin": [(-0.9,), (0.2,), (0.6,)],
+    "arccos": [(-0.9,), (0.2,), (0.6,)],
+    "arctan": [(-3.0,), (0.4,), (2.0,)],
+    "sinh": [(-2.0,), (0.5,), (3.0,)],
+    "cosh": [(-2.0,), (0.5,), (3.0,)],
+    "tanh": [(-2.0,), (0.5,), (1.5,)],
+    "exp": [(-2.0,), (0.1,), (3.0,)],
+    "expm1": [(-2.0,), (1e-3,), (3.0,)],
+    "log": [(0.3,), (1.7,), (20.0,)],
+    "log1p": [(-0.5,), (0.2,), (4.0,)],
+    "log2": [(0.3,), (1.7,), (20.0,)],
+    "log10": [(0.3,), (1.7,), (20.0,)],
+    "sqrt": [(0.3,), (2.0,), (9.5,)],
+    "sigmoid": [(-3.0,), (0.1,), (2.5,)],
+    "relu": [(-1.5,), (0.3,), (2.0,)],
+    "absolute": [(-1.5,), (0.3,), (2.0,)],
+    "add": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
+    "multiply": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
+    "power": [(1.5, 2.3), (0.7, -1.2), (2.0, 3.0), (3.1, 0.5)],
+    "maximum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
+    "minimum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
+    "arctan2": [(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)],
+}
+
+# Independent float implementations (math, or the definition) for checking values.
+VALUES = {
+    "negative": lambda x: -x,
+    "reciprocal": lambda x: 1.0 / x,
+    "sin": math.sin, "cos": math.cos, "tan": math.tan,
+    "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan,
+    "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
+    "exp": math.exp, "expm1": math.expm1,
+    "log": math.log, "log1p": math.log1p, "log2": math.log2, "log10": math.log10,
+    "sqrt": math.sqrt,
+    "sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)),
+    "relu": lambda x: max(x, 0.0),
+    "absolute": abs,
+    "add": lambda a, b: a + b,
+    "multiply": lambda a, b: a * b,
+    "power": math.pow,
+    "maximum": max,
+    "minimum": min,
+    "arctan2": math.atan2,
+}
+
+# PyTorch's name for each primitive (for the optional comparison with PyTorch).
+TORCH_NAMES = {
+    "negative": "neg", "reciprocal": "reciprocal", "sin": "sin", "cos": "cos", "tan": "tan",
+    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "sinh": "sinh", "cosh": "cosh",
+    "tanh": "tanh", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p",
+    "log2": "log2", "log10": "log10", "sqrt": "sqrt", "sigmoid": "sigmoid", "relu": "relu",
+    "absolute": "abs", "add": "add", "multiply": "mul", "power": "pow",
+    "maximum": "maximum", "minimum": "minimum", "arctan2": "atan2",
+}
+
+# Edge points for the bit-for-bit comparison of the engines (IEEE specials, poles, overflow).
+EDGE_POINTS = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0, -3.0, math.pi / 2, 710.0, -710.0,
+               1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan]
+
+# Every primitive named in either engine's table is a test case.
+NAMES = list(dict.fromkeys(list(autodiff.PRIMITIVES) + list(reference.PRIMITIVES)))
+
+
+def points_of(name):
+    """DOMAINS[name], failing clearly if the primitive has no row."""
+    if name not in DOMAINS:
+        pytest.fail(f"primitive {name!r} has no row in DOMAINS: add its smooth points")
+    return DOMAINS[name]
+
+
+def node_of(ad, name, point):
+    """(node, leaves): the primitive's node of fresh Vars at point."""
+    leaves = [ad.Var(v) for v in point]
+    return ad.PRIMITIVES[name](*leaves), leaves
+
+
+def locals_of(node):
+    return [local for _, local in node.grad]
+
+
+# ----------------------------------------------------------------------------------------
+# Coverage and parity of the tables
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["DOMAINS", "VALUES", "TORCH_NAMES"])
+def test_every_primitive_has_test_tables(ad, table):
+    missing = [name for name in ad.PRIMITIVES if name not in globals()[table]]
+    assert not missing, f"primitives without a row in {table}: {missing}"
+
+
+def test_primitive_tables_have_parity(compiled):
+    assert list(compiled.PRIMITIVES) == list(reference.PRIMITIVES)
+    assert ([cls.__name__ for cls in compiled.PRIMITIVES.values()]
+            == [cls.__name__ for cls in reference.PRIMITIVES.values()])
+
+
+def test_primitives_are_public_node_classes(ad):
+    for name, cls in ad.PRIMITIVES.items():
+        assert getattr(ad, cls.__name__) is cls
+        assert issubclass(cls, ad.Ops)
+        assert callable(getattr(ad, name))
+
+
+# ----------------------------------------------------------------------------------------
+# Each primitive at its smooth points
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_finite_differences(ad, name):
+    """Local derivatives and get_gradients agree with central differences (rel 1e-6)."""
+    function = getattr(ad, name)
+    for point in points_of(name):
+        node, leaves = node_of(ad, name, point)
+        gradients = ad.get_gradients(node)
+        for i, leaf in enumerate(leaves):
+            numerical = central_difference(function, point, i, step_for(point[i]))
+            assert gradients[leaf] == pytest.approx(numerical, rel=1e-6, abs=1e-9), \
+                (name, point, i)
+        if len(leaves) == 2 and leaves[0] is not leaves[1]:
+            assert locals_of(node) == [gradients[leaves[0]], gradients[leaves[1]]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_against_math(ad, name):
+    for point in points_of(name):
+        node, _ = node_of(ad, name, point)
+        assert node.value == pytest.approx(VALUES[name](*point), rel=1e-14, abs=1e-300)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_function_of_numbers_is_the_node_value(ad, name):
+    function = getattr(ad, name)
+    for point in points_of(name) + [tuple(EDGE_POINTS[:arity(name)])]:
+        result = function(*point)
+        assert type(result) is float
+        node, _ = node_of(ad, name, point)
+        assert same_float(result, node.value)
+        # NumPy scalars and ints are numbers too.
+        assert same_float(function(*[np.float64(v) for v in point]), result)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_class_function_method_and_ufunc_agree(ad, name):
+    """Cls(x), ad.name(x), x.name() and np.name(x) make the same node."""
+    cls = ad.PRIMITIVES[name]
+    ufunc = getattr(np, name, None)
+    for point in points_of(name):
+        leaves = [ad.Var(v) for v in point]
+        forms = {"class": cls(*leaves), "function": getattr(ad, name)(*leaves),
+                 "method": getattr(leaves[0], name)(*leaves[1:])}
+        if isinstance(ufunc, np.ufunc):
+            forms["ufunc"] = ufunc(*leaves)
+        for form, node in forms.items():
+            assert type(node) is cls, form
+            assert same_float(node.value, forms["class"].value), form
+            assert [child for child, _ in node.grad] == leaves, form
+            assert_same_floats(locals_of(node), locals_of(forms["class"]), form)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if arity(n) == 2])
+def test_binary_with_a_number_operand(ad, name):
+    """A number operand is a constant: no edge, and the node's edge keeps its derivative."""
+    cls = ad.PRIMITIVES[name]
+    for a, b in points_of(name):
+        full = cls(ad.Var(a), ad.Var(b))
+        x = ad.Var(a)
+        left = cls(x, b)
+        assert same_float(left.value, full.value)
+        assert [child for child, _ in left.grad] == [x]
+        assert same_float(left.grad[0][1], full.grad[0][1])
+        y = ad.Var(b)
+        right = cls(a, y)
+        assert same_float(right.value, full.value)
+        assert [child for child, _ in right.grad] == [y]
+        assert same_float(right.grad[0][1], full.grad[1][1])
+        # The NumPy scalar and method forms too.
+        assert same_float(getattr(ad, name)(np.float64(a), y).value, full.value)
+        assert same_float(getattr(x, name)(b).value, full.value)
+
+
+# ----------------------------------------------------------------------------------------
+# The two engines, bit for bit, including IEEE specials
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_engines_bit_identical(compiled, name):
+    """Same value and local derivatives in both engines at smooth and special points.
+
+    Compared bit for bit (0.0 is not -0.0); a nan equals any nan (see helpers.same_float).
+    """
+    points = list(points_of(name)) + list(itertools.product(EDGE_POINTS, repeat=arity(name)))
+    for point in points:
+        node_c, _ = node_of(compiled, name, point)
+        node_r, _ = node_of(reference, name, point)
+        assert type(node_c).__name__ == type(node_r).__name__
+        assert_same_floats([node_c.value] + locals_of(node_c),
+                           [node_r.value] + locals_of(node_r), f"{name}{point}")
+        assert_same_floats([getattr(compiled, name)(*point)],
+                           [getattr(reference, name)(*point)], f"{name}{point} numbers")
+
+
+# ----------------------------------------------------------------------------------------
+# Documented conventions at non-smooth points
+# ----------------------------------------------------------------------------------------
+
+
+def test_relu_derivative_at_zero_is_zero(ad):
+    for zero in (0.0, -0.0):
+        x = ad.Var(zero)
+        y = ad.relu(x)
+        assert y.value == 0.0
+        assert ad.get_gradients(y)[x] == 0.0
+
+
+def test_abs_derivative_at_zero_is_zero(ad):
+    for zero in (0.0, -0.0):
+        x = ad.Var(zero)
+        y = abs(x)
+        assert type(y) is ad.Abs
+        assert y.value == 0.0
+        assert ad.get_gradients(y)[x] == 0.0
+    x = ad.Var(-2.0)
+    assert ad.gradients(ad.absolute(x), x) == -1.0
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_ties_split_the_derivative(ad, name):
+    a, b = ad.Var(1.5), ad.Var(1.5)
+    y = getattr(ad, name)(a, b)
+    assert y.value == 1.5
+    assert ad.gradients(y, [a, b]) == [0.5, 0.5]
+    # The same node on both sides gets the whole derivative.
+    y = getattr(ad, name)(a, a)
+    assert ad.gradients(y, a) == 1.0
+
+
+def test_power_exponent_derivative_at_zero_base_is_zero(ad):
+    for base, exponent in ((0.0, 2.0), (0.0, 0.5), (0.0, 3.0), (0.0, -1.0)):
+        x, y = ad.Var(base), ad.Var(exponent)
+        z = x ** y
+        assert ad.gradients(z, y) == 0.0
+    x, y = ad.Var(0.0), ad.Var(2.0)
+    assert ad.gradients(x ** y, x) == 0.0          # 2 * 0 ** 1
+    assert ad.gradients(x ** 3.0, x) == 0.0
+
+
+# ----------------------------------------------------------------------------------------
+# PyTorch, if installed
+# ----------------------------------------------------------------------------------------
+
+
+def test_against_pytorch(ad):
+    torch = pytest.importorskip("torch")
+    for name in ad.PRIMITIVES:
+        torch_function = getattr(torch, TORCH_NAMES[name])
+        for point in points_of(name):
+            node, leaves = node_of(ad, name, point)
+            tensors = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point]
+            out = torch_function(*tensors)
+            out.backward()
+            assert node.value == pytest.approx(out.item(), rel=1e-13), (name, point)
+            assert ad.gradients(node, leaves) == pytest.approx(
+                [t.grad.item() for t in tensors], rel=1e-13), (name, point)
