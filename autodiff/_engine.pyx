@@ -530,111 +530,139 @@ cdef class Arctan2(Ops):
     def __init__(self, a, b): _init_binary(self, ARCTAN2, a, b)
 
 
-# The module functions, NumPy's names: a node of nodes, a float of numbers.
+# The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
+# functions (binding=False), called with METH_O / METH_FASTCALL and no argument parsing.
+@cython.binding(False)
 def negative(x):
     """negative(...): a Neg node of nodes, or a float of numbers."""
     return _function1(Neg, NEG, x)
 
+@cython.binding(False)
 def reciprocal(x):
     """reciprocal(...): a Inv node of nodes, or a float of numbers."""
     return _function1(Inv, INV, x)
 
+@cython.binding(False)
 def sin(x):
     """sin(...): a Sin node of nodes, or a float of numbers."""
     return _function1(Sin, SIN, x)
 
+@cython.binding(False)
 def cos(x):
     """cos(...): a Cos node of nodes, or a float of numbers."""
     return _function1(Cos, COS, x)
 
+@cython.binding(False)
 def tan(x):
     """tan(...): a Tan node of nodes, or a float of numbers."""
     return _function1(Tan, TAN, x)
 
+@cython.binding(False)
 def arcsin(x):
     """arcsin(...): a Arcsin node of nodes, or a float of numbers."""
     return _function1(Arcsin, ARCSIN, x)
 
+@cython.binding(False)
 def arccos(x):
     """arccos(...): a Arccos node of nodes, or a float of numbers."""
     return _function1(Arccos, ARCCOS, x)
 
+@cython.binding(False)
 def arctan(x):
     """arctan(...): a Arctan node of nodes, or a float of numbers."""
     return _function1(Arctan, ARCTAN, x)
 
+@cython.binding(False)
 def sinh(x):
     """sinh(...): a Sinh node of nodes, or a float of numbers."""
     return _function1(Sinh, SINH, x)
 
+@cython.binding(False)
 def cosh(x):
     """cosh(...): a Cosh node of nodes, or a float of numbers."""
     return _function1(Cosh, COSH, x)
 
+@cython.binding(False)
 def tanh(x):
     """tanh(...): a Tanh node of nodes, or a float of numbers."""
     return _function1(Tanh, TANH, x)
 
+@cython.binding(False)
 def exp(x):
     """exp(...): a Exp node of nodes, or a float of numbers."""
     return _function1(Exp, EXP, x)
 
+@cython.binding(False)
 def expm1(x):
     """expm1(...): a Expm1 node of nodes, or a float of numbers."""
     return _function1(Expm1, EXPM1, x)
 
+@cython.binding(False)
 def log(x):
     """log(...): a Log node of nodes, or a float of numbers."""
     return _function1(Log, LOG, x)
 
+@cython.binding(False)
 def log1p(x):
     """log1p(...): a Log1p node of nodes, or a float of numbers."""
     return _function1(Log1p, LOG1P, x)
 
+@cython.binding(False)
 def log2(x):
     """log2(...): a Log2 node of nodes, or a float of numbers."""
     return _function1(Log2, LOG2, x)
 
+@cython.binding(False)
 def log10(x):
     """log10(...): a Log10 node of nodes, or a float of numbers."""
     return _function1(Log10, LOG10, x)
 
+@cython.binding(False)
 def sqrt(x):
     """sqrt(...): a Sqrt node of nodes, or a float of numbers."""
     return _function1(Sqrt, SQRT, x)
 
+@cython.binding(False)
 def sigmoid(x):
     """sigmoid(...): a Sigmoid node of nodes, or a float of numbers."""
     return _function1(Sigmoid, SIGMOID, x)
 
+@cython.binding(False)
 def relu(x):
     """relu(...): a Relu node of nodes, or a float of numbers."""
     return _function1(Relu, RELU, x)
 
+@cython.binding(False)
 def absolute(x):
     """absolute(...): a Abs node of nodes, or a float of numbers."""
     return _function1(Abs, ABS, x)
 
+@cython.binding(False)
 def add(a, b):
     """add(...): a Add node of nodes, or a float of numbers."""
     return _function2(Add, ADD, a, b)
 
+@cython.binding(False)
 def multiply(a, b):
     """multiply(...): a Mul node of nodes, or a float of numbers."""
     return _function2(Mul, MUL, a, b)
 
+@cython.binding(False)
 def power(a, b):
     """power(...): a Pow node of nodes, or a float of numbers."""
     return _function2(Pow, POW, a, b)
 
+@cython.binding(False)
 def maximum(a, b):
     """maximum(...): a Maximum node of nodes, or a float of numbers."""
     return _function2(Maximum, MAXIMUM, a, b)
 
+@cython.binding(False)
 def minimum(a, b):
     """minimum(...): a Minimum node of nodes, or a float of numbers."""
     return _function2(Minimum, MINIMUM, a, b)
 
+@cython.binding(False)
 def arctan2(a, b):
     """arctan2(...): a Arctan2 node of nodes, or a float of numbers."""
     return _function2(Arctan2, ARCTAN2, a, b)
