@@ -28,6 +28,12 @@ extensions = [
         extra_compile_args=["-O3"] + FLOAT_FLAGS + (SANITIZE_FLAGS if SANITIZE else []),
         extra_link_args=SANITIZE_FLAGS if SANITIZE else [],
     ),
+    Extension(
+        "autodiff._replay",
+        ["autodiff/_replay.pyx"],
+        extra_compile_args=["-O3"] + FLOAT_FLAGS + (SANITIZE_FLAGS if SANITIZE else []),
+        extra_link_args=SANITIZE_FLAGS if SANITIZE else [],
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,

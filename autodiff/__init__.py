@@ -24,6 +24,8 @@ else:
     else:
         _public = {name: getattr(_engine, name) for name in _engine.__all__}
         _public.update(_frontend.build(_public))
+        from autodiff._replay import record as _record
+        _public["record"] = _record
 
 globals().update(_public)
 __all__ = sorted(_public)

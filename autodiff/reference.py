@@ -535,3 +535,8 @@ _public = _frontend.build(globals())
 globals().update(_public)
 __all__ += list(_public)
 del _public
+
+# Record once, replay without rebuilding the graph (autodiff/_record_reference.py).
+from autodiff._record_reference import record  # noqa: E402
+
+__all__ += ["record"]

@@ -1,0 +1,518 @@
+"""Record once, replay in C: a function's graph flattened to a tape of instructions.
+
+``record(f, *example_args)`` runs ``f`` once on nodes, walks the graph from its output as
+``get_gradients`` does (depth-first post-order, children in edge order) and keeps one
+instruction per operation node.  ``tape.value_and_grad(*args)`` then sweeps the
+instructions forwards (values and local derivatives, with the engine's own rules from
+``_rules.pxd``) and backwards (adjoints, in the engine's order) over flat C arrays: no
+Python object per operation, and results bit-identical to building the graph again.
+
+The pure-Python twin for the reference engine is ``autodiff/_record_reference.py``.
+
+Slots.  Every value a tape holds has a slot in one array: first the inputs (the elements
+of every argument, in order), then the constants (leaves that are not inputs, and the
+number operand of a binary node such as ``x + 3``), then one slot per instruction, in
+topological order.  Instruction ``i`` writes slot ``base + i``.
+"""
+cimport cython
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset, memcpy
+
+from autodiff._engine cimport Ops, Edge
+from autodiff._rules cimport *
+
+import numbers
+
+import numpy as np
+
+from autodiff import _args
+from autodiff import _engine
+
+__all__ = ["record", "Tape"]
+
+# --------------------------------------------------------------------------------------
+# Instructions
+# --------------------------------------------------------------------------------------
+
+cdef enum:
+    BINARY = 32             # an instruction's op: a UnaryOp, or BINARY + a BinaryOp
+    N_UNARY = 21            # PRIMITIVES lists the 21 unary primitives, then the 6 binary
+    N_PRIMITIVES = 27
+    LEAF = -1               # a Var, or a primitive node made of numbers only (no edge)
+    FOREIGN = -2            # not a built-in node class
+
+
+cdef struct Instr:
+    int op                  # UnaryOp, or BINARY + BinaryOp
+    int a                   # slot of the (first) operand
+    int b                   # slot of the second operand (binary); == a for a unary op
+    double da               # local derivative d out / d slot a, from the last forward sweep
+    double db               # d out / d slot b (binary)
+
+
+# The built-in node classes by op, so that classifying a node is a pointer comparison.
+cdef PyTypeObject* _classes[N_PRIMITIVES]
+cdef PyTypeObject* _var_class = <PyTypeObject*>_engine.Var
+
+_names = list(_engine.PRIMITIVES)
+assert len(_names) == N_PRIMITIVES and _names[SIN] == "sin" and _names[ABS] == "absolute" \
+    and _names[N_UNARY + ADD] == "add" and _names[N_UNARY + ARCTAN2] == "arctan2", \
+    "PRIMITIVES must list the primitives in the order of _rules.pxd"
+for _i, _cls in enumerate(_engine.PRIMITIVES.values()):
+    _classes[_i] = <PyTypeObject*>_cls
+del _names, _i, _cls
+
+
+cdef inline int _op_of(Ops node) noexcept:
+    """The instruction op of a built-in operation node, LEAF or FOREIGN."""
+    cdef PyTypeObject* t = Py_TYPE(node)
+    cdef int i
+    if t == _var_class:
+        return LEAF
+    for i in range(N_PRIMITIVES):
+        if t == _classes[i]:
+            if node.n == 0:
+                return LEAF
+            return i if i < N_UNARY else BINARY + (i - N_UNARY)
+    return FOREIGN
+
+
+cdef inline Edge* _edges(Ops node) noexcept:
+    return node.edges.many if node.n > 2 else node.edges.pair
+
+# --------------------------------------------------------------------------------------
+# The sweeps: C loops over the instructions
+# --------------------------------------------------------------------------------------
+
+
+@cython.cdivision(True)
+cdef void _forward(Instr* code, Py_ssize_t n_ops, double* vals, Py_ssize_t base) noexcept nogil:
+    """Values and local derivatives of every instruction, in order."""
+    cdef Py_ssize_t i
+    cdef Instr* p = code
+    cdef double* out = vals + base
+    for i in range(n_ops):
+        if p.op < BINARY:
+            out[i] = _unary_rule(p.op, vals[p.a], &p.da)
+        else:
+            out[i] = _binary_rule(p.op - BINARY, vals[p.a], vals[p.b], &p.da, &p.db)
+        p += 1
+
+
+cdef void _backward(Instr* code, Py_ssize_t n_ops, double* adjoint, Py_ssize_t n_slots,
+                    Py_ssize_t base, Py_ssize_t root) noexcept nogil:
+    """Adjoints of every slot: adjoint[child] += adjoint[node] * local, nodes in reverse."""
+    cdef Py_ssize_t i
+    cdef double g
+    cdef Instr* p
+    memset(adjoint, 0, n_slots * sizeof(double))
+    adjoint[root] = 1.0
+    for i in range(n_ops - 1, -1, -1):
+        p = &code[i]
+        g = adjoint[base + i]
+        adjoint[p.a] += g * p.da
+        if p.op >= BINARY:
+            adjoint[p.b] += g * p.db     # a constant's slot collects a harmless extra term
+
+# --------------------------------------------------------------------------------------
+# Recording: the engine's depth-first walk, then one slot per node
+# --------------------------------------------------------------------------------------
+
+
+cdef struct Frame:
+    PyObject* node          # a node on the depth-first stack (borrowed)
+    int next                # the index of its next edge to follow
+
+
+cdef void _unmark(PyObject** order, Py_ssize_t n, Frame* stack, Py_ssize_t depth) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        (<Ops>order[i]).mark = 0
+    for i in range(depth):
+        (<Ops>stack[i].node).mark = 0
+
+
+cdef str _refusal(Ops node):
+    """Why a node cannot be recorded, or None."""
+    cdef int op = _op_of(node)
+    if op == FOREIGN:
+        return (f"record replays the built-in primitives only, but f's graph holds a node "
+                f"of the user-defined class {type(node).__module__}.{type(node).__qualname__}; "
+                f"write it with the built-in functions, or use value_and_grad, which "
+                f"rebuilds the graph on every call")
+    if (op == LEAF and node.n > 0) or (0 <= op < BINARY and node.n != 1) or (
+            op >= BINARY and node.n > 2):
+        return (f"record cannot replay a {type(node).__name__} node with {node.n} edge(s): "
+                f"its .grad was set by hand")
+    return None
+
+
+cdef Py_ssize_t _walk(Ops root, PyObject*** out) except -1:
+    """The nodes reachable from root in the engine's topological order (root last).
+
+    Each node's mark is left at 1 + its position; the caller resets them with _unmark.
+    Refuses (TypeError) a node the tape cannot replay, leaving no mark behind.
+    """
+    cdef Py_ssize_t cap = 256, stack_cap = 256, depth = 1, n = 0
+    cdef Frame* stack = <Frame*>malloc(stack_cap * sizeof(Frame))
+    cdef PyObject** order = <PyObject**>malloc(cap * sizeof(PyObject*))
+    cdef Frame* top
+    cdef Frame* grown_stack
+    cdef PyObject** grown_order
+    cdef PyObject* child
+    cdef str why
+    if stack == NULL or order == NULL:
+        free(stack)
+        free(order)
+        raise MemoryError()
+    why = _refusal(root)
+    if why is not None:
+        free(stack)
+        free(order)
+        raise TypeError(why)
+    root.mark = -1
+    stack[0].node = <PyObject*>root
+    stack[0].next = 0
+    while depth:
+        top = &stack[depth - 1]
+        if top.next < (<Ops>top.node).n:
+            child = _edges(<Ops>top.node)[top.next].child
+            top.next += 1
+            if (<Ops>child).mark == 0:
+                why = _refusal(<Ops>child)
+                if why is not None or depth == stack_cap:
+                    grown_stack = NULL if why is not None else \
+                        <Frame*>realloc(stack, 2 * stack_cap * sizeof(Frame))
+                    if grown_stack == NULL:
+                        _unmark(order, n, stack, depth)
+                        free(stack)
+                        free(order)
+                        if why is not None:
+                            raise TypeError(why)
+                        raise MemoryError()
+                    stack = grown_stack
+                    stack_cap *= 2
+                (<Ops>child).mark = -1
+                stack[depth].node = child
+                stack[depth].next = 0
+                depth += 1
+            elif (<Ops>child).mark == -1:
+                _unmark(order, n, stack, depth)
+                free(stack)
+                free(order)
+                raise ValueError("the graph has a cycle")
+        else:
+            depth -= 1
+            if n == cap:
+                grown_order = <PyObject**>realloc(order, 2 * cap * sizeof(PyObject*))
+                if grown_order == NULL or n >= 0x3ffffffe:
+                    (<Ops>top.node).mark = 0
+                    if grown_order != NULL:
+                        order = grown_order
+                    _unmark(order, n, stack, depth)
+                    free(stack)
+                    free(order)
+                    raise MemoryError("graph too large to record")
+                order = grown_order
+                cap *= 2
+            order[n] = top.node
+            n += 1
+            (<Ops>top.node).mark = <int>n
+    free(stack)
+    out[0] = order
+    return n
+
+
+cdef class Tape:
+    """A function recorded by ``record``: replays its value and gradients for new inputs.
+
+    ``tape(*args)`` is the value (a float), ``tape.grad(*args)`` the gradients and
+    ``tape.value_and_grad(*args)`` both, with the shapes and conventions of
+    ``value_and_grad(f, argnums)``.  The arguments must have the types and shapes of the
+    example arguments given to ``record``.
+    """
+    cdef Instr* code        # n_ops instructions in topological order
+    cdef double* vals       # n_slots values: inputs, constants, then instruction results
+    cdef double* adjoint    # n_slots adjoints of the last backward sweep
+    cdef Py_ssize_t n_ops, n_slots, n_inputs, base, root
+    cdef Py_ssize_t n_args
+    cdef Py_ssize_t* offset # per argument: its first input slot
+    cdef Py_ssize_t* size   # per argument: how many elements (1 for a number)
+    cdef tuple shapes       # per argument: None for a number, else the array's shape
+    cdef tuple argnums      # the differentiated arguments
+    cdef bint single        # argnums was an int: grads is one result, not a tuple
+    cdef str name
+
+    def __cinit__(self):
+        self.code = NULL
+        self.vals = NULL
+        self.adjoint = NULL
+        self.offset = NULL
+        self.size = NULL
+
+    def __dealloc__(self):
+        free(self.code)
+        free(self.vals)
+        free(self.adjoint)
+        free(self.offset)
+        free(self.size)
+
+    def __repr__(self):
+        return (f"<Tape of {self.name}: {self.n_ops} instructions, {self.n_inputs} inputs, "
+                f"{self.base - self.n_inputs} constants>")
+
+    @property
+    def n_ops(self):
+        """How many instructions (operation nodes) the tape replays."""
+        return self.n_ops
+
+    @property
+    def n_inputs(self):
+        """How many input slots (the elements of all the arguments)."""
+        return self.n_inputs
+
+    @property
+    def argnums(self):
+        """The differentiated arguments: an int, or a tuple of ints."""
+        return self.argnums[0] if self.single else self.argnums
+
+    cdef int _load(self, tuple args) except -1:
+        """Copy the arguments into the input slots, checking their types and shapes."""
+        cdef Py_ssize_t k, j, n
+        cdef double[::1] flat
+        if len(args) != self.n_args:
+            raise TypeError(f"the tape of {self.name} takes {self.n_args} argument(s) "
+                            f"(as recorded), got {len(args)}")
+        for k in range(self.n_args):
+            arg = args[k]
+            shape = self.shapes[k]
+            if shape is None and type(arg) is float:
+                self.vals[self.offset[k]] = <double>arg
+                continue
+            try:
+                got, values = _args.as_values(arg)
+            except TypeError:
+                raise TypeError(f"argument {k} of the tape of {self.name} must be a real "
+                                f"number or an array of real numbers, got "
+                                f"{type(arg).__name__}") from None
+            if got != shape and not (got in (None, ()) and shape in (None, ())):
+                raise ValueError(f"argument {k} of the tape of {self.name} was recorded as "
+                                 f"{_describe(shape)}, got {_describe(got)}")
+            flat = values
+            n = self.size[k]
+            for j in range(n):
+                self.vals[self.offset[k] + j] = flat[j]
+        return 0
+
+    cdef object _grads(self):
+        """The gradients of the differentiated arguments, from the adjoints."""
+        cdef Py_ssize_t i, k, j
+        cdef double[::1] out
+        results = []
+        for i in self.argnums:
+            k = i
+            shape = self.shapes[k]
+            if shape is None:
+                results.append(self.adjoint[self.offset[k]])
+            else:
+                array = np.empty(self.size[k], dtype=np.float64)
+                out = array
+                for j in range(self.size[k]):
+                    out[j] = self.adjoint[self.offset[k] + j]
+                results.append(array.reshape(shape))
+        return results[0] if self.single else tuple(results)
+
+    def __call__(self, *args):
+        """The value of the recorded function at args (a float)."""
+        self._load(args)
+        _forward(self.code, self.n_ops, self.vals, self.base)
+        return self.vals[self.root]
+
+    def value_and_grad(self, *args):
+        """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them."""
+        self._load(args)
+        _forward(self.code, self.n_ops, self.vals, self.base)
+        _backward(self.code, self.n_ops, self.adjoint, self.n_slots, self.base, self.root)
+        return self.vals[self.root], self._grads()
+
+    def grad(self, *args):
+        """The gradients at args, as ``grad(f, argnums)(*args)`` gives them."""
+        return self.value_and_grad(*args)[1]
+
+
+def _describe(shape):
+    return "a number" if shape is None else f"an array of shape {shape}"
+
+
+cdef dict _ENGINE = {name: getattr(_engine, name) for name in _engine.__all__}
+
+
+def _make_inputs(engine, f, args, argnums):
+    """(call_args, leaves, shapes, argnums, single): every argument made of Var leaves."""
+    indices, single = _args.normalize_argnums(argnums, len(args))
+    for k, arg in enumerate(args):
+        try:
+            _args.as_values(arg)
+        except TypeError:
+            raise TypeError(
+                f"record: argument {k} of {_name(f)} is a {type(arg).__name__}; every "
+                f"argument of a tape is an input, a real number or an array of real numbers "
+                f"(bind any other argument first, e.g. with functools.partial)") from None
+    call_args, slots, _ = _args.make_leaves(engine, args, tuple(range(len(args))))
+    leaves = [leaf for slot in slots for leaf in slot.leaves]
+    return call_args, leaves, tuple(slot.shape for slot in slots), indices, single
+
+
+def _name(f):
+    return getattr(f, "__qualname__", None) or type(f).__name__
+
+
+def record(f, *example_args, argnums=0):
+    """Record ``f`` once at example arguments; replay its value and gradients in C.
+
+    ``f`` is a scalar function of numbers and float arrays, as for ``value_and_grad``.
+    ``record`` runs it once on ``Var`` leaves made from ``example_args`` and keeps the
+    graph it builds as a flat tape.  Every argument is an input of the tape; ``argnums``
+    (an int or a tuple of ints) chooses the ones whose gradients are returned.
+
+    >>> def f(a, b):
+    ...     return (a / b - a) * (b / a + a + b) * (a - b)
+    >>> tape = record(f, 230.3, 33.2, argnums=(0, 1))
+    >>> value, (da, db) = tape.value_and_grad(230.3, 33.2)   # no graph is built
+    >>> tape(1.0, 2.0) == f(1.0, 2.0)
+    True
+
+    Control flow is frozen at recording time, as in ``jax.jit``: a tape replays the
+    operations that ``f`` made for the example arguments, whatever the new arguments are.
+    Comparisons (``if x > 0``), ``float(x)``, ``x.value`` and anything else computed from a
+    node's value rather than with nodes are taken at the example and kept::
+
+        def f(x):
+            return x * x if x > 0 else -x       # the branch depends on x
+
+        tape = record(f, 2.0)                   # records x * x
+        tape(-3.0)                              # 9.0, not f(-3.0) == 3.0
+
+    Record again for inputs that take another branch (``record(f, -1.0)``), or write the
+    branch with primitives that have it inside (``maximum``, ``relu``, ``absolute``).
+
+    ``Var`` leaves that ``f`` captures rather than receives (model weights in a closure)
+    are constants of the tape, frozen at their values of recording time: pass them as
+    arguments to replay them.  The tape holds the built-in primitives only: a node of a
+    user-defined class (a Python subclass of ``Ops``, the tutorial's way of adding a
+    function) raises TypeError naming the class.  ``f`` must return a scalar (a node or a
+    number; TypeError otherwise); if it returns a number the tape is constant.
+    """
+    cdef Py_ssize_t n, i, k, n_inputs, n_constants, n_ops, base, c, j
+    cdef PyObject** order = NULL
+    cdef int* slot = NULL
+    cdef Ops node
+    cdef Ops child
+    cdef Edge* e
+    cdef Tape tape
+    cdef int op
+    if not callable(f):
+        raise TypeError(f"record needs a function, got {type(f).__name__}")
+    call_args, leaves, shapes, indices, single = _make_inputs(_ENGINE, f, example_args, argnums)
+    root = _args.scalar_output(_ENGINE, f(*call_args))
+
+    tape = Tape.__new__(Tape)
+    tape.name = _name(f)
+    tape.shapes = shapes
+    tape.argnums = indices
+    tape.single = single
+    tape.n_args = len(shapes)
+    tape.offset = <Py_ssize_t*>malloc((tape.n_args + 1) * sizeof(Py_ssize_t))
+    tape.size = <Py_ssize_t*>malloc((tape.n_args + 1) * sizeof(Py_ssize_t))
+    if tape.offset == NULL or tape.size == NULL:
+        raise MemoryError()
+    n_inputs = 0
+    for k in range(tape.n_args):
+        tape.offset[k] = n_inputs
+        tape.size[k] = 1 if shapes[k] is None else int(np.prod(shapes[k], dtype=np.int64))
+        n_inputs += tape.size[k]
+    tape.n_inputs = n_inputs
+
+    if not isinstance(root, Ops):          # f returned a number: a constant tape
+        tape.n_ops = 0
+        tape.base = n_inputs + 1
+        tape.n_slots = n_inputs + 1
+        tape.root = n_inputs
+        _allocate(tape)
+        tape.vals[n_inputs] = <double>root
+        return tape
+
+    n = _walk(<Ops>root, &order)
+    try:
+        slot = <int*>malloc(n * sizeof(int))
+        if slot == NULL:
+            raise MemoryError()
+        # Input leaves reached by the walk get their input slots.
+        for i in range(n):
+            slot[i] = -1
+        for k in range(n_inputs):
+            node = <Ops>leaves[k]
+            if node.mark > 0:
+                slot[node.mark - 1] = <int>k
+        # Count the constants and the instructions.
+        n_constants = n_ops = 0
+        for i in range(n):
+            node = <Ops>order[i]
+            op = _op_of(node)
+            if op == LEAF:
+                n_constants += slot[i] == -1
+            else:
+                n_ops += 1
+                n_constants += node.n == 1 and op >= BINARY     # its number operand
+        base = n_inputs + n_constants
+        tape.n_ops = n_ops
+        tape.base = base
+        tape.n_slots = base + n_ops
+        _allocate(tape)
+        # Constants take their values now; instructions point at their operands' slots.
+        c = n_inputs
+        j = 0
+        for i in range(n):
+            node = <Ops>order[i]
+            op = _op_of(node)
+            if op == LEAF:
+                if slot[i] == -1:
+                    tape.vals[c] = node.val
+                    slot[i] = <int>c
+                    c += 1
+                continue
+            e = _edges(node)
+            tape.code[j].op = op
+            tape.code[j].da = tape.code[j].db = 0.0
+            tape.code[j].a = tape.code[j].b = slot[(<Ops>e[0].child).mark - 1]
+            if op >= BINARY:
+                if node.n == 2:
+                    tape.code[j].b = slot[(<Ops>e[1].child).mark - 1]
+                else:
+                    tape.vals[c] = node.edges.one.constant
+                    if node.edges.one.constant_first:
+                        tape.code[j].a = <int>c
+                    else:
+                        tape.code[j].b = <int>c
+                    c += 1
+            slot[i] = <int>(base + j)
+            j += 1
+        tape.root = slot[n - 1]
+    finally:
+        _unmark(order, n, NULL, 0)
+        free(order)
+        free(slot)
+    return tape
+
+
+cdef int _allocate(Tape tape) except -1:
+    if tape.n_slots >= 0x7fffffff:
+        raise MemoryError("graph too large to record")
+    tape.code = <Instr*>malloc(max(tape.n_ops, 1) * sizeof(Instr))
+    tape.vals = <double*>malloc(tape.n_slots * sizeof(double))
+    tape.adjoint = <double*>malloc(tape.n_slots * sizeof(double))
+    if tape.code == NULL or tape.vals == NULL or tape.adjoint == NULL:
+        raise MemoryError()
+    memset(tape.vals, 0, tape.n_slots * sizeof(double))
+    return 0
