@@ -126,6 +126,12 @@ class GradientCheckError(AssertionError):
         self.report = report
 
 
+# Shown as autodiff.GradientCheckError: both engines export these same classes.
+for _cls in (GradientCheckEntry, GradientCheckReport, GradientCheckError):
+    _cls.__module__ = "autodiff"
+del _cls
+
+
 def _agree(reverse: float, numeric: float, rtol: float, atol: float) -> bool:
     """|reverse - numeric| <= atol + rtol * |numeric|; non-finite values must be equal."""
     if not (math.isfinite(reverse) and math.isfinite(numeric)):
