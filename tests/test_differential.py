@@ -1,0 +1,245 @@
+"""Differential fuzzing: random programs on both engines, compared bit for bit and with
+central finite differences.
+
+A program is plain data: input values and a list of instructions over every primitive of
+``PRIMITIVES`` (in each call form: class, function, method, NumPy ufunc), the operators
+``+ - * / **`` and unary ``- + abs`` with numbers on either side, and user-defined
+``Ops`` subclasses; operands are drawn among all earlier nodes, so subexpressions are shared.
+The same program is run on both engines.
+
+By default a bounded, derandomized profile runs (a few seconds, same examples every run).
+The long profile, 20000 examples per test with fresh random seeds and no deadline:
+
+    AUTODIFF_FUZZ=long python3 -m pytest -q tests/test_differential.py
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from autodiff import reference
+from helpers import (arity, assert_same_floats, reachable, same_float, step_for, user_ops)
+
+LONG = os.environ.get("AUTODIFF_FUZZ") == "long"
+FUZZ = settings(
+    max_examples=20000 if LONG else 250,
+    deadline=None,
+    derandomize=not LONG,          # CI runs the same examples every time
+    database=None,
+    print_blob=LONG,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+PRIMITIVE_NAMES = list(reference.PRIMITIVES)
+OPERATORS = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b, "**": lambda a, b: a ** b,
+}
+UNARY_OPERATORS = {"neg": lambda a: -a, "pos": lambda a: +a, "abs": abs}
+USER_NAMES = ["Square", "Twice", "MulAdd", "SoftPlus"]
+USER_ARITY = {"Square": 1, "Twice": 1, "MulAdd": 3, "SoftPlus": 1}
+FORMS = ["class", "function", "method", "ufunc"]
+
+SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, math.inf, -math.inf, math.nan, 1e308, 5e-324,
+            710.0, -745.5]
+
+
+# ----------------------------------------------------------------------------------------
+# Programs
+# ----------------------------------------------------------------------------------------
+
+
+@st.composite
+def programs(draw, values, constants, max_ops=10):
+    """(inputs, instructions).  An instruction is (kind, name, form, operands), an operand
+    ("node", index into the nodes made so far) or ("const", number)."""
+    inputs = draw(st.lists(values, min_size=1, max_size=4))
+    instructions = []
+    for k in range(draw(st.integers(1, max_ops))):
+        n_nodes = len(inputs) + k
+
+        def node():
+            # Mostly recent nodes (deep graphs), sometimes any earlier one (sharing).
+            back = draw(st.integers(0, n_nodes - 1))
+            return ("node", n_nodes - 1 - back)
+
+        def node_or_constant():
+            if draw(st.integers(0, 3)) == 0:
+                return ("const", draw(constants))
+            return node()
+
+        kind = draw(st.sampled_from(["primitive"] * 4 + ["operator", "unary", "user"]))
+        if kind == "primitive":
+            name = draw(st.sampled_from(PRIMITIVE_NAMES))
+            form = draw(st.sampled_from(FORMS))
+            if arity(name) == 1:
+                operands = [node()]
+            else:
+                operands = draw(st.sampled_from([[node(), node()], [node(), ("const", None)],
+                                                 [("const", None), node()]]))
+                operands = [("const", draw(constants)) if o == ("const", None) else o
+                            for o in operands]
+        elif kind == "operator":
+            name, form = draw(st.sampled_from(sorted(OPERATORS))), ""
+            operands = [node_or_constant(), node()]
+            if draw(st.booleans()):
+                operands.reverse()
+        elif kind == "unary":
+            name, form = draw(st.sampled_from(sorted(UNARY_OPERATORS))), ""
+            operands = [node()]
+        else:
+            name, form = draw(st.sampled_from(USER_NAMES)), ""
+            operands = [node() for _ in range(USER_ARITY[name])]
+        instructions.append((kind, name, form, tuple(operands)))
+    return tuple(inputs), tuple(instructions)
+
+
+def run(ad, program, inputs=None):
+    """Build the program's graph on engine ``ad``.
+
+    Returns (leaves, nodes, kink): ``nodes`` are the instructions' results (the last is the
+    root), ``kink`` the smallest distance of an operand to a non-smooth point (relu and abs
+    at 0, maximum and minimum on ties, a power's base at 0).
+    """
+    program_inputs, instructions = program
+    leaves = [ad.Var(v) for v in (program_inputs if inputs is None else inputs)]
+    nodes = list(leaves)
+    users = user_ops(ad)
+    kink = math.inf
+    for kind, name, form, operands in instructions:
+        args = [nodes[ref] if tag == "node" else ref for tag, ref in operands]
+        values = [a.value if isinstance(a, ad.Ops) else float(a) for a in args]
+        if kind == "primitive":
+            if form == "class":
+                new = ad.PRIMITIVES[name](*args)
+            elif form == "method" and isinstance(args[0], ad.Ops):
+                new = getattr(args[0], name)(*args[1:])
+            elif form == "ufunc" and isinstance(getattr(np, name, None), np.ufunc):
+                new = getattr(np, name)(*[a if isinstance(a, ad.Ops) else np.float64(a)
+                                          for a in args])
+            else:
+                new = getattr(ad, name)(*args)
+        elif kind == "operator":
+            new = OPERATORS[name](*args)
+        elif kind == "unary":
+            new = UNARY_OPERATORS[name](*args)
+        else:
+            new = users[name][0](*args)
+        assert isinstance(new, ad.Ops), (kind, name, form, type(new))
+        if name in ("relu", "absolute", "abs"):
+            kink = min(kink, abs(values[0]))
+        elif name in ("maximum", "minimum"):
+            kink = min(kink, abs(values[0] - values[1]))
+        elif name in ("power", "**"):
+            kink = min(kink, values[0])        # a base <= 0 is not smooth in general
+        nodes.append(new)
+    return leaves, nodes[len(leaves):] or leaves, kink
+
+
+# ----------------------------------------------------------------------------------------
+# Compiled == reference, bit for bit
+# ----------------------------------------------------------------------------------------
+
+ANY_VALUE = st.one_of(st.floats(-5.0, 5.0), st.sampled_from(SPECIALS),
+                      st.floats(allow_nan=True, allow_infinity=True))
+ANY_CONSTANT = st.one_of(st.floats(-5.0, 5.0), st.sampled_from(SPECIALS),
+                         st.integers(-3, 3), st.floats(allow_nan=True, allow_infinity=True))
+
+
+def snapshot(ad, program):
+    """Everything observable about the program's graph on one engine, as floats and names."""
+    leaves, nodes, _ = run(ad, program)
+    root = nodes[-1]
+    graph = reachable(root)
+    gradients = ad.get_gradients(root)
+    assert type(gradients) is dict
+    assert set(gradients) == set(graph[1:]), "get_gradients: the nodes below the root"
+    by_position = [gradients[node] for node in graph[1:]]
+    listed = ad.gradients(root, leaves)
+    array = ad.gradients(root, np.array(leaves, dtype=object).reshape(len(leaves), 1))
+    assert array.dtype == np.float64 and array.shape == (len(leaves), 1)
+    assert_same_floats([float(v) for v in array[:, 0]], listed, "gradients(array) vs gradients(list)")
+    for leaf, g in zip(leaves, listed):
+        want = 1.0 if leaf is root else gradients.get(leaf, 0.0)   # d root / d root = 1
+        assert same_float(g, want), "gradients vs get_gradients"
+    return {
+        "values": [node.value for node in nodes],
+        "types": [type(node).__name__ for node in graph],
+        "edges": [[graph.index(child) for child, _ in node.grad] for node in graph],
+        "locals": [local for node in graph for _, local in node.grad],
+        "get_gradients": by_position,
+        "gradients": listed,
+    }
+
+
+@FUZZ
+@given(program=programs(ANY_VALUE, ANY_CONSTANT))
+def test_engines_bit_identical(compiled, program):
+    got = snapshot(compiled, program)
+    want = snapshot(reference, program)
+    assert got["types"] == want["types"]
+    assert got["edges"] == want["edges"]
+    for key in ("values", "locals", "get_gradients", "gradients"):
+        assert_same_floats(got[key], want[key], key)
+
+
+# ----------------------------------------------------------------------------------------
+# Both engines against central differences, at smooth well-conditioned points
+# ----------------------------------------------------------------------------------------
+
+SMOOTH_VALUE = st.floats(-2.0, 2.0)
+SMOOTH_CONSTANT = st.one_of(st.floats(-3.0, 3.0), st.sampled_from([2.0, 0.5, -1.0, 3.0]),
+                            st.integers(-3, 3))
+
+
+def root_value(ad, program, inputs):
+    return run(ad, program, inputs)[1][-1].value
+
+
+@FUZZ
+@given(program=programs(SMOOTH_VALUE, SMOOTH_CONSTANT, max_ops=8))
+def test_gradients_match_finite_differences(ad, program):
+    leaves, nodes, kink = run(ad, program)
+    assume(kink > 1e-3)
+    values = [node.value for node in nodes]
+    assume(all(math.isfinite(v) and abs(v) < 1e4 for v in values))
+    root = nodes[-1]
+    gradients = ad.gradients(root, leaves)
+    assume(all(math.isfinite(g) and abs(g) < 1e6 for g in gradients))
+    scale = max([1.0] + [abs(v) for v in values])
+    point = list(program[0])
+    for i, g in enumerate(gradients):
+        h = step_for(point[i])
+        # Rounding in f, divided by the step: the absolute error floor of the difference.
+        floor = 1e-13 * scale / h
+        fd = []
+        for step in (h, h / 4):
+            up, down = list(point), list(point)
+            up[i] += step
+            down[i] -= step
+            f_up, f_down = root_value(ad, program, up), root_value(ad, program, down)
+            assume(math.isfinite(f_up) and math.isfinite(f_down))
+            fd.append((f_up - f_down) / (2 * step))
+        # Two step sizes that disagree mean a pole, a kink or bad conditioning nearby.
+        assume(abs(fd[0] - fd[1]) <= 1e-4 * max(abs(fd[0]), abs(fd[1])) + 4 * floor)
+        note(f"input {i}: gradient {g!r}, central differences {fd}")
+        assert abs(g - fd[1]) <= 1e-5 * max(abs(g), abs(fd[1])) + 4 * floor, (i, g, fd)
+
+
+def test_programs_cover_every_primitive_operator_and_user_node():
+    """The strategy can draw every primitive in every form, each operator and user node."""
+    wanted = ({("primitive", n) for n in PRIMITIVE_NAMES} | {("operator", o) for o in OPERATORS}
+              | {("unary", u) for u in UNARY_OPERATORS} | {("user", u) for u in USER_NAMES})
+    seen = set()
+
+    @settings(max_examples=150, derandomize=True, database=None, deadline=None)
+    @given(program=programs(SMOOTH_VALUE, SMOOTH_CONSTANT))
+    def collect(program):
+        seen.update((kind, name) for kind, name, _, _ in program[1])
+
+    collect()
+    assert wanted <= seen, sorted(wanted - seen)
