@@ -64,18 +64,45 @@ for _i, _cls in enumerate(_engine.PRIMITIVES.values()):
 del _names, _i, _cls
 
 
-cdef inline int _op_of(Ops node) noexcept:
-    """The instruction op of a built-in operation node, LEAF or FOREIGN."""
-    cdef PyTypeObject* t = Py_TYPE(node)
-    cdef int i
+# A small cache of type -> op, direct-mapped on the type's address: most graphs use a
+# handful of classes, so the search through _classes happens once per class.
+cdef PyTypeObject* _cached_class[64]
+cdef int _cached_op[64]
+
+
+cdef inline int _class_op(PyTypeObject* t) noexcept:
+    """LEAF for Var, the instruction op of a built-in class, FOREIGN for any other class."""
+    cdef int i, op = FOREIGN
+    cdef size_t h = (<size_t>t >> 4) & 63
+    if _cached_class[h] == t:
+        return _cached_op[h]
     if t == _var_class:
-        return LEAF
+        op = LEAF
     for i in range(N_PRIMITIVES):
         if t == _classes[i]:
-            if node.n == 0:
-                return LEAF
-            return i if i < N_UNARY else BINARY + (i - N_UNARY)
-    return FOREIGN
+            op = i if i < N_UNARY else BINARY + (i - N_UNARY)
+    _cached_class[h] = t
+    _cached_op[h] = op
+    return op
+
+
+cdef inline int _op_of(Ops node) noexcept:
+    """The instruction op of a node, LEAF (no edge: a Var or a constant) or FOREIGN."""
+    cdef int op = _class_op(Py_TYPE(node))
+    if op >= 0 and node.n == 0:
+        return LEAF
+    return op
+
+
+cdef inline bint _replayable(Ops node, int op) noexcept:
+    """A built-in node whose edges are those its class makes (not set by hand)."""
+    if op == FOREIGN:
+        return False
+    if op == LEAF:
+        return node.n == 0
+    if op < BINARY:
+        return node.n == 1
+    return node.n <= 2
 
 
 cdef inline Edge* _edges(Ops node) noexcept:
@@ -123,105 +150,131 @@ cdef void _backward(Instr* code, Py_ssize_t n_ops, double* adjoint, Py_ssize_t n
 cdef struct Frame:
     PyObject* node          # a node on the depth-first stack (borrowed)
     int next                # the index of its next edge to follow
+    int op                  # its instruction op (or LEAF)
 
 
-cdef void _unmark(PyObject** order, Py_ssize_t n, Frame* stack, Py_ssize_t depth) noexcept:
+cdef struct Walk:
+    PyObject** order        # the reachable nodes, each child before its parents, root last
+    int* ops                # ops[i]: the instruction op of order[i], or LEAF
+    char* one_edge          # one_edge[i]: order[i] has a single edge
+    Py_ssize_t n            # how many
+
+
+cdef void _unmark(Walk* w, Frame* stack, Py_ssize_t depth) noexcept:
     cdef Py_ssize_t i
-    for i in range(n):
-        (<Ops>order[i]).mark = 0
+    for i in range(w.n):
+        (<Ops>w.order[i]).mark = 0
     for i in range(depth):
         (<Ops>stack[i].node).mark = 0
 
 
+cdef void _free_walk(Walk* w) noexcept:
+    free(w.order)
+    free(w.ops)
+    free(w.one_edge)
+    w.order = NULL
+    w.ops = NULL
+    w.one_edge = NULL
+
+
 cdef str _refusal(Ops node):
-    """Why a node cannot be recorded, or None."""
-    cdef int op = _op_of(node)
-    if op == FOREIGN:
+    """Why a node cannot be recorded."""
+    if _op_of(node) == FOREIGN:
         return (f"record replays the built-in primitives only, but f's graph holds a node "
                 f"of the user-defined class {type(node).__module__}.{type(node).__qualname__}; "
                 f"write it with the built-in functions, or use value_and_grad, which "
                 f"rebuilds the graph on every call")
-    if (op == LEAF and node.n > 0) or (0 <= op < BINARY and node.n != 1) or (
-            op >= BINARY and node.n > 2):
-        return (f"record cannot replay a {type(node).__name__} node with {node.n} edge(s): "
-                f"its .grad was set by hand")
-    return None
+    return (f"record cannot replay a {type(node).__name__} node with {node.n} edge(s): "
+            f"its .grad was set by hand")
 
 
-cdef Py_ssize_t _walk(Ops root, PyObject*** out) except -1:
-    """The nodes reachable from root in the engine's topological order (root last).
+cdef int _walk(Ops root, Walk* w) except -1:
+    """The engine's topological order of the nodes reachable from root, with their ops.
 
-    Each node's mark is left at 1 + its position; the caller resets them with _unmark.
-    Refuses (TypeError) a node the tape cannot replay, leaving no mark behind.
+    The same depth-first post-order as the engine's gradients (children in edge order).
+    Each node's mark is left at 1 + its position (reset them with _unmark).  A node the
+    tape cannot replay raises TypeError, and leaves no mark and no memory behind.
     """
-    cdef Py_ssize_t cap = 256, stack_cap = 256, depth = 1, n = 0
+    cdef Py_ssize_t cap = 256, stack_cap = 256, depth = 0
     cdef Frame* stack = <Frame*>malloc(stack_cap * sizeof(Frame))
-    cdef PyObject** order = <PyObject**>malloc(cap * sizeof(PyObject*))
     cdef Frame* top
-    cdef Frame* grown_stack
-    cdef PyObject** grown_order
+    cdef void* grown
     cdef PyObject* child
-    cdef str why
-    if stack == NULL or order == NULL:
+    cdef int op
+    cdef object error = None
+    w.n = 0
+    w.order = <PyObject**>malloc(cap * sizeof(PyObject*))
+    w.ops = <int*>malloc(cap * sizeof(int))
+    w.one_edge = <char*>malloc(cap)
+    if stack == NULL or w.order == NULL or w.ops == NULL or w.one_edge == NULL:
         free(stack)
-        free(order)
+        _free_walk(w)
         raise MemoryError()
-    why = _refusal(root)
-    if why is not None:
-        free(stack)
-        free(order)
-        raise TypeError(why)
-    root.mark = -1
-    stack[0].node = <PyObject*>root
-    stack[0].next = 0
-    while depth:
+    child = <PyObject*>root
+    while True:
+        if child != NULL:                       # push child, after checking it
+            op = _op_of(<Ops>child)
+            if not _replayable(<Ops>child, op):
+                error = TypeError(_refusal(<Ops>child))
+                break
+            if depth == stack_cap:
+                grown = realloc(stack, 2 * stack_cap * sizeof(Frame))
+                if grown == NULL:
+                    error = MemoryError()
+                    break
+                stack = <Frame*>grown
+                stack_cap *= 2
+            (<Ops>child).mark = -1
+            stack[depth].node = child
+            stack[depth].next = 0
+            stack[depth].op = op
+            depth += 1
+            child = NULL
+        if depth == 0:
+            break
         top = &stack[depth - 1]
-        if top.next < (<Ops>top.node).n:
+        if top.next < (<Ops>top.node).n:        # follow the next edge
             child = _edges(<Ops>top.node)[top.next].child
             top.next += 1
-            if (<Ops>child).mark == 0:
-                why = _refusal(<Ops>child)
-                if why is not None or depth == stack_cap:
-                    grown_stack = NULL if why is not None else \
-                        <Frame*>realloc(stack, 2 * stack_cap * sizeof(Frame))
-                    if grown_stack == NULL:
-                        _unmark(order, n, stack, depth)
-                        free(stack)
-                        free(order)
-                        if why is not None:
-                            raise TypeError(why)
-                        raise MemoryError()
-                    stack = grown_stack
-                    stack_cap *= 2
-                (<Ops>child).mark = -1
-                stack[depth].node = child
-                stack[depth].next = 0
-                depth += 1
-            elif (<Ops>child).mark == -1:
-                _unmark(order, n, stack, depth)
-                free(stack)
-                free(order)
-                raise ValueError("the graph has a cycle")
-        else:
-            depth -= 1
-            if n == cap:
-                grown_order = <PyObject**>realloc(order, 2 * cap * sizeof(PyObject*))
-                if grown_order == NULL or n >= 0x3ffffffe:
-                    (<Ops>top.node).mark = 0
-                    if grown_order != NULL:
-                        order = grown_order
-                    _unmark(order, n, stack, depth)
-                    free(stack)
-                    free(order)
-                    raise MemoryError("graph too large to record")
-                order = grown_order
-                cap *= 2
-            order[n] = top.node
-            n += 1
-            (<Ops>top.node).mark = <int>n
+            if (<Ops>child).mark == -1:
+                error = ValueError("the graph has a cycle")
+                break
+            if (<Ops>child).mark != 0:
+                child = NULL                    # done already
+            continue
+        if w.n == cap:                          # all children done: pop, append to order
+            if w.n >= 0x3ffffffe:
+                error = MemoryError("graph too large to record")
+                break
+            grown = realloc(w.order, 2 * cap * sizeof(PyObject*))
+            if grown == NULL:
+                error = MemoryError()
+                break
+            w.order = <PyObject**>grown
+            grown = realloc(w.ops, 2 * cap * sizeof(int))
+            if grown == NULL:
+                error = MemoryError()
+                break
+            w.ops = <int*>grown
+            grown = realloc(w.one_edge, 2 * cap)
+            if grown == NULL:
+                error = MemoryError()
+                break
+            w.one_edge = <char*>grown
+            cap *= 2
+        depth -= 1
+        w.order[w.n] = top.node
+        w.ops[w.n] = top.op
+        w.one_edge[w.n] = (<Ops>top.node).n == 1
+        w.n += 1
+        (<Ops>top.node).mark = <int>w.n
+    if error is not None:
+        _unmark(w, stack, depth)
+        free(stack)
+        _free_walk(w)
+        raise error
     free(stack)
-    out[0] = order
-    return n
+    return 0
 
 
 cdef class Tape:
@@ -405,7 +458,8 @@ def record(f, *example_args, argnums=0):
     number; TypeError otherwise); if it returns a number the tape is constant.
     """
     cdef Py_ssize_t n, i, k, n_inputs, n_constants, n_ops, base, c, j
-    cdef PyObject** order = NULL
+    cdef Walk w
+    cdef Instr* p
     cdef int* slot = NULL
     cdef Ops node
     cdef Ops child
@@ -443,7 +497,8 @@ def record(f, *example_args, argnums=0):
         tape.vals[n_inputs] = <double>root
         return tape
 
-    n = _walk(<Ops>root, &order)
+    _walk(<Ops>root, &w)
+    n = w.n
     try:
         slot = <int*>malloc(n * sizeof(int))
         if slot == NULL:
@@ -458,13 +513,12 @@ def record(f, *example_args, argnums=0):
         # Count the constants and the instructions.
         n_constants = n_ops = 0
         for i in range(n):
-            node = <Ops>order[i]
-            op = _op_of(node)
+            op = w.ops[i]
             if op == LEAF:
                 n_constants += slot[i] == -1
             else:
                 n_ops += 1
-                n_constants += node.n == 1 and op >= BINARY     # its number operand
+                n_constants += op >= BINARY and w.one_edge[i]    # its number operand
         base = n_inputs + n_constants
         tape.n_ops = n_ops
         tape.base = base
@@ -474,8 +528,8 @@ def record(f, *example_args, argnums=0):
         c = n_inputs
         j = 0
         for i in range(n):
-            node = <Ops>order[i]
-            op = _op_of(node)
+            node = <Ops>w.order[i]
+            op = w.ops[i]
             if op == LEAF:
                 if slot[i] == -1:
                     tape.vals[c] = node.val
@@ -483,25 +537,26 @@ def record(f, *example_args, argnums=0):
                     c += 1
                 continue
             e = _edges(node)
-            tape.code[j].op = op
-            tape.code[j].da = tape.code[j].db = 0.0
-            tape.code[j].a = tape.code[j].b = slot[(<Ops>e[0].child).mark - 1]
+            p = &tape.code[j]
+            p.op = op
+            p.da = p.db = 0.0
+            p.a = p.b = slot[(<Ops>e[0].child).mark - 1]
             if op >= BINARY:
                 if node.n == 2:
-                    tape.code[j].b = slot[(<Ops>e[1].child).mark - 1]
+                    p.b = slot[(<Ops>e[1].child).mark - 1]
                 else:
                     tape.vals[c] = node.edges.one.constant
                     if node.edges.one.constant_first:
-                        tape.code[j].a = <int>c
+                        p.a = <int>c
                     else:
-                        tape.code[j].b = <int>c
+                        p.b = <int>c
                     c += 1
             slot[i] = <int>(base + j)
             j += 1
         tape.root = slot[n - 1]
     finally:
-        _unmark(order, n, NULL, 0)
-        free(order)
+        _unmark(&w, NULL, 0)
+        _free_walk(&w)
         free(slot)
     return tape
 
@@ -514,5 +569,5 @@ cdef int _allocate(Tape tape) except -1:
     tape.adjoint = <double*>malloc(tape.n_slots * sizeof(double))
     if tape.code == NULL or tape.vals == NULL or tape.adjoint == NULL:
         raise MemoryError()
-    memset(tape.vals, 0, tape.n_slots * sizeof(double))
+    memset(tape.vals, 0, tape.base * sizeof(double))     # inputs and constants
     return 0
