@@ -12,6 +12,11 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport malloc, realloc, free
 
 from autodiff._rules cimport *
+from libc.math cimport isfinite
+
+cdef extern from "<fenv.h>":
+    int feclearexcept(int excepts) nogil
+    int FE_ALL_EXCEPT
 
 import numbers
 
@@ -61,6 +66,24 @@ cdef int _operand(object x, double* v) except -1:
         v[0] = float(x)
         return NUMBER
     return OTHER
+
+
+# A nan or inf result leaves the CPU's floating-point exception flags raised, and NumPy
+# turns raised flags into RuntimeWarnings after an object-array loop (np.log(array) of
+# nodes).  The reference engine, through Python's math module, raises none for these, so
+# the compiled engine clears them: IEEE results, no exception and no warning, in both.
+cdef inline double _unary_quiet(int op, double x, double* d) noexcept nogil:
+    cdef double y = _unary_rule(op, x, d)
+    if not (isfinite(y) and isfinite(d[0])):
+        feclearexcept(FE_ALL_EXCEPT)
+    return y
+
+
+cdef inline double _binary_quiet(int op, double a, double b, double* da, double* db) noexcept nogil:
+    cdef double y = _binary_rule(op, a, b, da, db)
+    if not (isfinite(y) and isfinite(da[0]) and isfinite(db[0])):
+        feclearexcept(FE_ALL_EXCEPT)
+    return y
 
 
 # --------------------------------------------------------------------------------------
@@ -190,6 +213,10 @@ cdef class Ops:
     def value(self, v):
         self.val = _real(v)
 
+    @value.deleter
+    def value(self):
+        raise AttributeError(f"property 'value' of '{type(self).__name__}' object has no deleter")
+
     @property
     def grad(self):
         """The list of ``(child, local_derivative)`` pairs; the setter checks both."""
@@ -199,6 +226,10 @@ cdef class Ops:
     @grad.setter
     def grad(self, pairs):
         _set_grad(self, pairs)
+
+    @grad.deleter
+    def grad(self):
+        raise AttributeError(f"property 'grad' of '{type(self).__name__}' object has no deleter")
 
     def __repr__(self):
         return f"{type(self).__name__}({self.val!r})"
@@ -233,9 +264,13 @@ cdef class Ops:
         return _divide(other, self)
 
     def __pow__(self, other, mod=None):
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not defined for nodes")
         return _arith(POW, self, other)
 
     def __rpow__(self, other, mod=None):  # other ** self
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not defined for nodes")
         return _arith(POW, other, self)
 
     def __neg__(self):
@@ -308,7 +343,7 @@ cdef inline Ops _unary(type cls, int op, Ops x):
     """A new node cls(x) of a node x."""
     cdef double d
     cdef Ops node = <Ops>cls.__new__(cls)
-    node.val = _unary_rule(op, x.val, &d)
+    node.val = _unary_quiet(op, x.val, &d)
     _add_edge(node, x, d)
     return node
 
@@ -322,7 +357,7 @@ cdef object _arith(int op, object a, object b):
         return NotImplemented
     cdef type cls = Add if op == ADD else (Mul if op == MUL else Pow)
     cdef Ops node = <Ops>cls.__new__(cls)
-    node.val = _binary_rule(op, av, bv, &da, &db)
+    node.val = _binary_quiet(op, av, bv, &da, &db)
     if ka == NODE:
         _add_edge(node, <Ops>a, da)
     if kb == NODE:
@@ -366,10 +401,10 @@ cdef int _init_unary(Ops node, int op, object x) except -1:
     _clear_edges(node)
     _drain()
     if isinstance(x, Ops):
-        node.val = _unary_rule(op, (<Ops>x).val, &d)
+        node.val = _unary_quiet(op, (<Ops>x).val, &d)
         _add_edge(node, <Ops>x, d)
     else:
-        node.val = _unary_rule(op, _real(x), &d)
+        node.val = _unary_quiet(op, _real(x), &d)
     return 0
 
 
@@ -382,7 +417,7 @@ cdef int _init_binary(Ops node, int op, object a, object b) except -1:
     bv = (<Ops>b).val if b_node else _real(b)
     _clear_edges(node)
     _drain()
-    node.val = _binary_rule(op, av, bv, &da, &db)
+    node.val = _binary_quiet(op, av, bv, &da, &db)
     if a_node:
         _add_edge(node, <Ops>a, da)
     if b_node:
@@ -396,7 +431,7 @@ cdef object _function1(type cls, int op, object x):
     cdef double d
     if isinstance(x, Ops):
         return _unary(cls, op, <Ops>x)
-    return _unary_rule(op, _real(x), &d)
+    return _unary_quiet(op, _real(x), &d)
 
 
 cdef object _function2(type cls, int op, object a, object b):
@@ -406,7 +441,7 @@ cdef object _function2(type cls, int op, object a, object b):
         node = <Ops>cls.__new__(cls)
         _init_binary(node, op, a, b)
         return node
-    return _binary_rule(op, _real(a), _real(b), &da, &db)
+    return _binary_quiet(op, _real(a), _real(b), &da, &db)
 
 
 @cython.auto_pickle(False)
@@ -724,6 +759,7 @@ cdef int _topological_order(Ops root, Walk* w) except -1:
     cdef PyObject* child
     cdef Edge* e
     w.n = 0
+    w.adjoint = NULL
     w.order = <PyObject**>malloc(cap * sizeof(PyObject*))
     if stack == NULL or w.order == NULL:
         free(stack)

@@ -22,12 +22,10 @@ _OPERATORS = {
 def dispatch(functions, node_type, ufunc, method, inputs, kwargs):
     """Apply ``ufunc`` to inputs holding at least one node; ``functions`` maps names to the
     engine's module functions."""
-    if method == "__call__" and not kwargs and all(
-            isinstance(i, (node_type, numbers.Real)) for i in inputs):
-        # NumPy scalars become Python floats, so that the operators do not come back here.
-        inputs = [i if isinstance(i, node_type) else float(i) for i in inputs]
+    scalars = [_scalar(i, node_type) for i in inputs]
+    if method == "__call__" and not kwargs and None not in scalars:
         op = _OPERATORS.get(ufunc.__name__) or functions.get(ufunc.__name__)
-        return NotImplemented if op is None else op(*inputs)
+        return NotImplemented if op is None else op(*scalars)
     boxed = []
     for i in inputs:
         if isinstance(i, node_type):
@@ -36,3 +34,16 @@ def dispatch(functions, node_type, ufunc, method, inputs, kwargs):
             i = box
         boxed.append(i)
     return getattr(ufunc, method)(*boxed, **kwargs)
+
+
+def _scalar(x, node_type):
+    """A node as it is; a real number, NumPy scalar or 0-d real array as a Python float (so
+    that the operators do not come back here, and ``np.float64(2) < x`` is a bool); else None.
+    """
+    if isinstance(x, node_type):
+        return x
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biuf":
+        return float(x)
+    return None

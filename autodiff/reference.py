@@ -193,8 +193,15 @@ class Ops:
             def __init__(self, x):
                 self.value = x.value ** 2
                 self.grad = [(x, 2 * x.value)]
+
+    Until they are set, a node's value is 0.0 and it has no children.
     """
     __slots__ = ("_value", "_grad")
+
+    def __new__(cls, *args, **kwargs):
+        node = super().__new__(cls)
+        node._value, node._grad = 0.0, []
+        return node
 
     @property
     def value(self):
@@ -208,7 +215,7 @@ class Ops:
     @property
     def grad(self):
         """The list of ``(child, local_derivative)`` pairs; the setter checks both."""
-        return list(getattr(self, "_grad", ()))
+        return list(self._grad)
 
     @grad.setter
     def grad(self, pairs):
