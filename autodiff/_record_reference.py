@@ -12,47 +12,7 @@ The forward sweep evaluates the rows' rules; the backward sweep accumulates adjo
 the order ``get_gradients`` does (nodes in reverse, edges in order), so that a replay is
 bit-identical to building the graph again.
 """
-import threading
-
 from autodiff import _args
-
-# The reference engine's binary nodes do not keep their number operand (the compiled ones
-# keep it in their unused edge slot), so while f runs under ``record`` their classes note
-# it here: {id(node): (node, number, number_is_first)}.
-_numbers = None
-_numbers_lock = threading.RLock()
-_numbers_depth = 0
-
-
-def _noting_numbers(init, ref):
-    def __init__(self, a, b):
-        init(self, a, b)
-        a_node, b_node = isinstance(a, ref.Ops), isinstance(b, ref.Ops)
-        if _numbers is not None and a_node != b_node:
-            _numbers[id(self)] = (self, ref._real(b if a_node else a), not a_node)
-    return __init__
-
-
-def _run_noting_numbers(ref, f, args):
-    """f(*args) with the binary classes noting their number operands; (output, notes)."""
-    global _numbers, _numbers_depth
-    classes = [ref.PRIMITIVES[name] for name, _, _ in ref.BINARY]
-    with _numbers_lock:
-        if _numbers_depth == 0:
-            _numbers = {}
-            saved = [cls.__init__ for cls in classes]
-            for cls, init in zip(classes, saved):
-                cls.__init__ = _noting_numbers(init, ref)
-        _numbers_depth += 1
-        notes = _numbers
-        try:
-            return f(*args), notes
-        finally:
-            _numbers_depth -= 1
-            if _numbers_depth == 0:
-                for cls, init in zip(classes, saved):
-                    cls.__init__ = init
-                _numbers = None
 
 
 def _refusal(ref, node, ops):
@@ -96,7 +56,7 @@ def record(f, *example_args, argnums=0):
                 f"(bind any other argument first, e.g. with functools.partial)") from None
     call_args, slots, _ = _args.make_leaves(engine, example_args,
                                             tuple(range(len(example_args))))
-    out, numbers = _run_noting_numbers(ref, f, call_args)
+    out = f(*call_args)
     root = _args.scalar_output(engine, out)
 
     leaves = [leaf for slot in slots for leaf in slot.leaves]
@@ -137,7 +97,10 @@ def record(f, *example_args, argnums=0):
         if kind == "binary" and len(node._grad) == 2:
             b = slot[id(node._grad[1][0])]
         elif kind == "binary":
-            _, number, number_first = numbers[id(node)]
+            if getattr(node, "_number", None) is None:      # edges set by hand
+                raise TypeError(f"record: {type(node).__name__} node has one edge but no "
+                                f"number operand (its grad was set by hand)")
+            number, number_first = node._number
             if number_first:
                 a = len(vals)
             else:

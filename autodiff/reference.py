@@ -375,10 +375,13 @@ def _binary_class(fname, cname, rule):
         y, da, db = rule(av, bv)
         self.value = y
         self._grad = ([(a, da)] if a_node else []) + ([(b, db)] if b_node else [])
+        # With one number operand, keep it and its side, so that ``record`` can replay it.
+        self._number = (bv, False) if a_node and not b_node else (
+            (av, True) if b_node and not a_node else None)
     doc = (f"{cname}(a, b): the node ``{fname}(a, b)``; a and b are nodes or numbers "
            "(a number is a constant: no edge).")
-    return type(cname, (Ops,), {"__init__": __init__, "__slots__": (), "__doc__": doc,
-                                "__module__": __name__})
+    return type(cname, (Ops,), {"__init__": __init__, "__slots__": ("_number",),
+                                "__doc__": doc, "__module__": __name__})
 
 
 PRIMITIVES = {}
