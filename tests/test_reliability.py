@@ -46,7 +46,7 @@ def run_child(engine, script, *args, timeout=900):
                           + [str(a) for a in args],
                           capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0, (f"child exited with {proc.returncode}\n"
-                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}")
+                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-20000:]}")
     return proc.stdout
 
 
