@@ -96,3 +96,29 @@ def split_gradients(flat: Sequence[float], slots: List[Slot], single: bool) -> A
         results.append(slot.unflatten(flat[k:k + n]))
         k += n
     return results[0] if single else tuple(results)
+
+
+def function_name(f: Any) -> str:
+    """A name for f in error messages."""
+    return getattr(f, "__qualname__", None) or type(f).__name__
+
+
+def tape_inputs(engine: Dict[str, Any], f: Any, args: Sequence[Any], argnums: Any
+                ) -> Tuple[List[Any], List[Slot], Tuple[int, ...], bool]:
+    """``record``'s leaves: every argument of a tape is an input, argnums picks the gradients.
+
+    Returns (call_args, slots of every argument, differentiated indices, single).
+    """
+    if not callable(f):
+        raise TypeError(f"record needs a function, got {type(f).__name__}")
+    indices, single = normalize_argnums(argnums, len(args))
+    for k, arg in enumerate(args):
+        try:
+            as_values(arg)
+        except TypeError:
+            raise TypeError(
+                f"record: argument {k} of {function_name(f)} is a {type(arg).__name__}; every "
+                f"argument of a tape is an input, a real number or an array of real numbers "
+                f"(bind any other argument first, e.g. with functools.partial)") from None
+    call_args, slots, _ = make_leaves(engine, args, tuple(range(len(args))))
+    return call_args, slots, indices, single

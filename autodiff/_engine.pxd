@@ -30,3 +30,26 @@ cdef class Ops:
     cdef int n              # how many edges
     cdef int mark           # 0 outside a walk; during one, -1 while on the DFS stack,
                             # then 1 + the node's position in the topological order
+
+
+cdef inline Edge* _edges(Ops node) noexcept:
+    """A node's edges, inline or on the heap."""
+    return node.edges.many if node.n > 2 else node.edges.pair
+
+
+cdef struct Frame:
+    PyObject* node          # a node on the depth-first stack (borrowed)
+    int next                # the index of its next edge to follow
+
+
+cdef struct Walk:
+    PyObject** order        # the reachable nodes, each child before its parents, root last
+    double* adjoint         # adjoint[i] = d root / d order[i] (NULL until swept)
+    Py_ssize_t n            # how many
+
+
+# The topological order of the nodes reachable from root; leaves each node's mark at
+# 1 + its position, to be reset with _unmark(w, NULL, 0), and w to be freed by _free_walk.
+cdef int _topological_order(Ops root, Walk* w) except -1
+cdef void _unmark(Walk* w, Frame* stack, Py_ssize_t depth) noexcept
+cdef void _free_walk(Walk* w) noexcept

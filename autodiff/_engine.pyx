@@ -91,10 +91,6 @@ cdef inline double _binary_quiet(int op, double a, double b, double* da, double*
 # --------------------------------------------------------------------------------------
 
 
-cdef inline Edge* _edges(Ops node) noexcept:
-    return node.edges.many if node.n > 2 else node.edges.pair
-
-
 cdef inline void _add_edge(Ops node, Ops child, double local) noexcept:
     """Append an edge to a node with fewer than two (a built-in node being made)."""
     Py_INCREF(child)
@@ -719,19 +715,7 @@ for _name, _cls in PRIMITIVES.items():
 # --------------------------------------------------------------------------------------
 
 
-cdef struct Frame:
-    PyObject* node          # a node on the depth-first stack (borrowed)
-    int next                # the index of its next edge to follow
-
-
-cdef struct Walk:
-    PyObject** order        # the reachable nodes, each child before its parents, root last
-    double* adjoint         # adjoint[i] = d root / d order[i]
-    Py_ssize_t n            # how many
-
-
-cdef inline Ops _at(PyObject* p):
-    return <Ops>p
+# Frame and Walk are declared in _engine.pxd, for the replay of recorded tapes.
 
 
 cdef void _unmark(Walk* w, Frame* stack, Py_ssize_t depth) noexcept:

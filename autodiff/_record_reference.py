@@ -42,25 +42,13 @@ def record(f, *example_args, argnums=0):
     (21.0, (5.0, 4.0))
     """
     from autodiff import reference as ref
-    if not callable(f):
-        raise TypeError(f"record needs a function, got {type(f).__name__}")
     engine = vars(ref)
-    indices, single = _args.normalize_argnums(argnums, len(example_args))
-    for k, arg in enumerate(example_args):
-        try:
-            _args.as_values(arg)
-        except TypeError:
-            raise TypeError(
-                f"record: argument {k} of {_name(f)} is a {type(arg).__name__}; every "
-                f"argument of a tape is an input, a real number or an array of real numbers "
-                f"(bind any other argument first, e.g. with functools.partial)") from None
-    call_args, slots, _ = _args.make_leaves(engine, example_args,
-                                            tuple(range(len(example_args))))
+    call_args, slots, indices, single = _args.tape_inputs(engine, f, example_args, argnums)
     out = f(*call_args)
     root = _args.scalar_output(engine, out)
 
     leaves = [leaf for slot in slots for leaf in slot.leaves]
-    tape = Tape(_name(f), [slot.shape for slot in slots], indices, single)
+    tape = Tape(_args.function_name(f), [slot.shape for slot in slots], indices, single)
     tape.n_inputs = len(leaves)
     if not isinstance(root, ref.Ops):                   # f returned a number
         tape.vals = [0.0] * len(leaves) + [root]
@@ -113,10 +101,6 @@ def record(f, *example_args, argnums=0):
     tape.base = base
     tape.root = slot[id(root)]
     return tape
-
-
-def _name(f):
-    return getattr(f, "__qualname__", None) or type(f).__name__
 
 
 class Tape:

@@ -19,7 +19,8 @@ from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset, memcpy
 
-from autodiff._engine cimport Ops, Edge
+from autodiff._engine cimport (Ops, Edge, Walk, _edges, _topological_order, _unmark,
+                               _free_walk)
 from autodiff._rules cimport *
 
 import numbers
@@ -105,9 +106,6 @@ cdef inline bint _replayable(Ops node, int op) noexcept:
     return node.n <= 2
 
 
-cdef inline Edge* _edges(Ops node) noexcept:
-    return node.edges.many if node.n > 2 else node.edges.pair
-
 # --------------------------------------------------------------------------------------
 # The sweeps: C loops over the instructions
 # --------------------------------------------------------------------------------------
@@ -147,36 +145,6 @@ cdef void _backward(Instr* code, Py_ssize_t n_ops, double* adjoint, Py_ssize_t n
 # --------------------------------------------------------------------------------------
 
 
-cdef struct Frame:
-    PyObject* node          # a node on the depth-first stack (borrowed)
-    int next                # the index of its next edge to follow
-    int op                  # its instruction op (or LEAF)
-
-
-cdef struct Walk:
-    PyObject** order        # the reachable nodes, each child before its parents, root last
-    int* ops                # ops[i]: the instruction op of order[i], or LEAF
-    char* one_edge          # one_edge[i]: order[i] has a single edge
-    Py_ssize_t n            # how many
-
-
-cdef void _unmark(Walk* w, Frame* stack, Py_ssize_t depth) noexcept:
-    cdef Py_ssize_t i
-    for i in range(w.n):
-        (<Ops>w.order[i]).mark = 0
-    for i in range(depth):
-        (<Ops>stack[i].node).mark = 0
-
-
-cdef void _free_walk(Walk* w) noexcept:
-    free(w.order)
-    free(w.ops)
-    free(w.one_edge)
-    w.order = NULL
-    w.ops = NULL
-    w.one_edge = NULL
-
-
 cdef str _refusal(Ops node):
     """Why a node cannot be recorded."""
     if _op_of(node) == FOREIGN:
@@ -188,93 +156,18 @@ cdef str _refusal(Ops node):
             f"its .grad was set by hand")
 
 
-cdef int _walk(Ops root, Walk* w) except -1:
-    """The engine's topological order of the nodes reachable from root, with their ops.
-
-    The same depth-first post-order as the engine's gradients (children in edge order).
-    Each node's mark is left at 1 + its position (reset them with _unmark).  A node the
-    tape cannot replay raises TypeError, and leaves no mark and no memory behind.
-    """
-    cdef Py_ssize_t cap = 256, stack_cap = 256, depth = 0
-    cdef Frame* stack = <Frame*>malloc(stack_cap * sizeof(Frame))
-    cdef Frame* top
-    cdef void* grown
-    cdef PyObject* child
-    cdef int op
-    cdef object error = None
-    w.n = 0
-    w.order = <PyObject**>malloc(cap * sizeof(PyObject*))
-    w.ops = <int*>malloc(cap * sizeof(int))
-    w.one_edge = <char*>malloc(cap)
-    if stack == NULL or w.order == NULL or w.ops == NULL or w.one_edge == NULL:
-        free(stack)
-        _free_walk(w)
+cdef int* _ops_of(Walk* w) except NULL:
+    """The instruction op of each node of a walk; TypeError for a node the tape cannot replay."""
+    cdef Py_ssize_t i
+    cdef int* ops = <int*>malloc(max(w.n, 1) * sizeof(int))
+    if ops == NULL:
         raise MemoryError()
-    child = <PyObject*>root
-    while True:
-        if child != NULL:                       # push child, after checking it
-            op = _op_of(<Ops>child)
-            if not _replayable(<Ops>child, op):
-                error = TypeError(_refusal(<Ops>child))
-                break
-            if depth == stack_cap:
-                grown = realloc(stack, 2 * stack_cap * sizeof(Frame))
-                if grown == NULL:
-                    error = MemoryError()
-                    break
-                stack = <Frame*>grown
-                stack_cap *= 2
-            (<Ops>child).mark = -1
-            stack[depth].node = child
-            stack[depth].next = 0
-            stack[depth].op = op
-            depth += 1
-            child = NULL
-        if depth == 0:
-            break
-        top = &stack[depth - 1]
-        if top.next < (<Ops>top.node).n:        # follow the next edge
-            child = _edges(<Ops>top.node)[top.next].child
-            top.next += 1
-            if (<Ops>child).mark == -1:
-                error = ValueError("the graph has a cycle")
-                break
-            if (<Ops>child).mark != 0:
-                child = NULL                    # done already
-            continue
-        if w.n == cap:                          # all children done: pop, append to order
-            if w.n >= 0x3ffffffe:
-                error = MemoryError("graph too large to record")
-                break
-            grown = realloc(w.order, 2 * cap * sizeof(PyObject*))
-            if grown == NULL:
-                error = MemoryError()
-                break
-            w.order = <PyObject**>grown
-            grown = realloc(w.ops, 2 * cap * sizeof(int))
-            if grown == NULL:
-                error = MemoryError()
-                break
-            w.ops = <int*>grown
-            grown = realloc(w.one_edge, 2 * cap)
-            if grown == NULL:
-                error = MemoryError()
-                break
-            w.one_edge = <char*>grown
-            cap *= 2
-        depth -= 1
-        w.order[w.n] = top.node
-        w.ops[w.n] = top.op
-        w.one_edge[w.n] = (<Ops>top.node).n == 1
-        w.n += 1
-        (<Ops>top.node).mark = <int>w.n
-    if error is not None:
-        _unmark(w, stack, depth)
-        free(stack)
-        _free_walk(w)
-        raise error
-    free(stack)
-    return 0
+    for i in range(w.n):
+        ops[i] = _op_of(<Ops>w.order[i])
+        if not _replayable(<Ops>w.order[i], ops[i]):
+            free(ops)
+            raise TypeError(_refusal(<Ops>w.order[i]))
+    return ops
 
 
 cdef class Tape:
@@ -401,26 +294,6 @@ def _describe(shape):
 cdef dict _ENGINE = {name: getattr(_engine, name) for name in _engine.__all__}
 
 
-def _make_inputs(engine, f, args, argnums):
-    """(call_args, leaves, shapes, argnums, single): every argument made of Var leaves."""
-    indices, single = _args.normalize_argnums(argnums, len(args))
-    for k, arg in enumerate(args):
-        try:
-            _args.as_values(arg)
-        except TypeError:
-            raise TypeError(
-                f"record: argument {k} of {_name(f)} is a {type(arg).__name__}; every "
-                f"argument of a tape is an input, a real number or an array of real numbers "
-                f"(bind any other argument first, e.g. with functools.partial)") from None
-    call_args, slots, _ = _args.make_leaves(engine, args, tuple(range(len(args))))
-    leaves = [leaf for slot in slots for leaf in slot.leaves]
-    return call_args, leaves, tuple(slot.shape for slot in slots), indices, single
-
-
-def _name(f):
-    return getattr(f, "__qualname__", None) or type(f).__name__
-
-
 def record(f, *example_args, argnums=0):
     """Record ``f`` once at example arguments; replay its value and gradients in C.
 
@@ -461,18 +334,19 @@ def record(f, *example_args, argnums=0):
     cdef Walk w
     cdef Instr* p
     cdef int* slot = NULL
+    cdef int* ops = NULL
     cdef Ops node
     cdef Ops child
     cdef Edge* e
     cdef Tape tape
     cdef int op
-    if not callable(f):
-        raise TypeError(f"record needs a function, got {type(f).__name__}")
-    call_args, leaves, shapes, indices, single = _make_inputs(_ENGINE, f, example_args, argnums)
+    call_args, slots, indices, single = _args.tape_inputs(_ENGINE, f, example_args, argnums)
+    leaves = [leaf for s in slots for leaf in s.leaves]
+    shapes = tuple(s.shape for s in slots)
     root = _args.scalar_output(_ENGINE, f(*call_args))
 
     tape = Tape.__new__(Tape)
-    tape.name = _name(f)
+    tape.name = _args.function_name(f)
     tape.shapes = shapes
     tape.argnums = indices
     tape.single = single
@@ -497,9 +371,10 @@ def record(f, *example_args, argnums=0):
         tape.vals[n_inputs] = <double>root
         return tape
 
-    _walk(<Ops>root, &w)
+    _topological_order(<Ops>root, &w)
     n = w.n
     try:
+        ops = _ops_of(&w)
         slot = <int*>malloc(n * sizeof(int))
         if slot == NULL:
             raise MemoryError()
@@ -513,12 +388,12 @@ def record(f, *example_args, argnums=0):
         # Count the constants and the instructions.
         n_constants = n_ops = 0
         for i in range(n):
-            op = w.ops[i]
+            op = ops[i]
             if op == LEAF:
                 n_constants += slot[i] == -1
             else:
                 n_ops += 1
-                n_constants += op >= BINARY and w.one_edge[i]    # its number operand
+                n_constants += op >= BINARY and (<Ops>w.order[i]).n == 1   # its number operand
         base = n_inputs + n_constants
         tape.n_ops = n_ops
         tape.base = base
@@ -529,7 +404,7 @@ def record(f, *example_args, argnums=0):
         j = 0
         for i in range(n):
             node = <Ops>w.order[i]
-            op = w.ops[i]
+            op = ops[i]
             if op == LEAF:
                 if slot[i] == -1:
                     tape.vals[c] = node.val
@@ -557,6 +432,7 @@ def record(f, *example_args, argnums=0):
     finally:
         _unmark(&w, NULL, 0)
         _free_walk(&w)
+        free(ops)
         free(slot)
     return tape
 
