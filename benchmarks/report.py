@@ -52,17 +52,37 @@ class Timing:
 
 
 def _sample(impl, number):
+    """(build, backward) seconds per call for one sample of ``number`` calls.
+
+    One call per sample (large graphs): build, then backward on it; freeing is not timed.
+    Several calls (small graphs): a loop of builds, then a loop of build + backward, each
+    graph dropped before the next is built (keeping thousands of graphs alive would make
+    the cyclic GC of GC-tracked peers scan them all: a harness artefact); backward is the
+    difference, and freeing each graph is part of both loops.
+    """
     gc.collect()
+    if number == 1 or impl.backward is None:
+        t0 = time.perf_counter()
+        states = [impl.build() for _ in range(number)]
+        t1 = time.perf_counter()
+        if impl.backward is not None:
+            for s in states:
+                impl.backward(s)
+        t2 = time.perf_counter()
+        del states
+        gc.collect()
+        return (t1 - t0) / number, (t2 - t1) / number, None
+    build, backward = impl.build, impl.backward
     t0 = time.perf_counter()
-    states = [impl.build() for _ in range(number)]
+    for _ in range(number):
+        build()
     t1 = time.perf_counter()
-    if impl.backward is not None:
-        for s in states:
-            impl.backward(s)
+    for _ in range(number):
+        backward(build())
     t2 = time.perf_counter()
-    del states
     gc.collect()
-    return (t1 - t0) / number, (t2 - t1) / number
+    b = (t1 - t0) / number
+    return b, None, (t2 - t1) / number
 
 
 def calibrate(impl, cfg):
@@ -87,46 +107,25 @@ def measure_all(impls, cfg):
     """Timings of several implementations, their samples interleaved round-robin so that
     all of them see the same machine load (ratios between them are what matters)."""
     plans = {impl.name: calibrate(impl, cfg) for impl in impls}
-    builds = {impl.name: [] for impl in impls}
-    backs = {impl.name: [] for impl in impls}
+    runs = {impl.name: [] for impl in impls}
     for r in range(max(p[1] for p in plans.values())):
         for impl in impls:
             number, samples, _ = plans[impl.name]
             if r < samples:
-                b, k = _sample(impl, number)
-                builds[impl.name].append(b)
-                backs[impl.name].append(k)
-    return {impl.name: Timing(min(builds[impl.name]),
-                              min(backs[impl.name]) if impl.backward else None,
-                              plans[impl.name][0], plans[impl.name][1], plans[impl.name][2])
-            for impl in impls}
-
-
-# ======================================================================================
-# Formatting.
-# ======================================================================================
-
-def fmt_time(seconds, unit):
-    scale = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0}[unit]
-    v = seconds * scale
-    if v >= 100:
-        return f"{v:,.0f}"
-    if v >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def fmt_ratio(r):
-    if r is None or not math.isfinite(r):
-        return "–"
-    if r >= 100:
-        return f"{r:,.0f}×"
-    if r >= 10:
-        return f"{r:.1f}×"
-    return f"{r:.2f}×"
-
-
-UNIT_LABEL = {"ns": "ns", "us": "µs", "ms": "ms", "s": "s"}
+                runs[impl.name].append(_sample(impl, number))
+    out = {}
+    for impl in impls:
+        number, samples, compile_s = plans[impl.name]
+        rs = runs[impl.name]
+        build = min(r[0] for r in rs)
+        if impl.backward is None:
+            backward = None
+        elif rs[0][2] is None:                       # timed apart
+            backward = min(r[1] for r in rs)
+        else:                                        # min(build + backward) - min(build)
+            backward = max(min(r[2] for r in rs) - build, 0.0)
+        out[impl.name] = Timing(build, backward, number, samples, compile_s)
+    return out
 
 
 def check_gradients(impls, reference_name="reference: gradients", rel=1e-7):
@@ -162,7 +161,7 @@ def timed_table(title, impls, results, unit, per, per_label, base="compiled: gra
         if impl.size:
             note = (note + "; " if note else "") + f"at {impl.size:,} ops"
         if t.compile is not None:
-            note = (note + "; " if note else "") + f"compile {t.compile:.2f} s"
+            note = (note + "; " if note else "") + f"compile {fmt_seconds(t.compile)}"
         if impl.fused:
             build, back = "–", "–"
         else:
@@ -356,6 +355,10 @@ def machine_info():
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
                                 capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "autodiff"], cwd=HERE,
+                               capture_output=True, text=True).stdout.strip()
+        if dirty:
+            commit += " + uncommitted engine changes"
     except OSError:
         commit = "?"
     return {
@@ -513,7 +516,8 @@ def main(argv=None):
         ds = [d for d in depths if d in r4[name]]
         series[name] = (ds, [r4[name][d].total * 1e6 for d in ds])
     jit60 = r4.get("jax.jit", {}).get(60)
-    extra = (f"\njax.jit compile time (depth 60): {jit60.compile:.2f} s.\n" if jit60 else "")
+    extra = (f"\njax.jit compile time (depth 60): {fmt_seconds(jit60.compile)}.\n" if jit60
+             else "")
     md.append("### 4. Shared-subexpression DAG x = (x + x) * 0.5, build + gradient, µs per call\n\n"
               "2 ops per level, 2^depth routes from the root to x.  The tutorial's walk "
               "enumerates the routes, so it is only run up to depth "
@@ -642,9 +646,12 @@ def write_results(path, info, cfg, md, checks, charts, elapsed):
     head += [
         "",
         "Method: every figure is the minimum over several samples in one process (a warm-up run "
-        "discarded), so ratios within a table come from the same run.  Build and backward are "
-        "timed apart (a sample builds the graphs, then runs the backward pass on each); "
-        "freeing graphs is not timed; the cyclic GC stays on.  `compiled: gradients` uses "
+        "discarded); the samples of all implementations of a table are interleaved "
+        "round-robin, so ratios within a table come from the same run and the same machine "
+        "load.  Large graphs (one per sample): build, then backward, timed apart; freeing is "
+        "not timed.  Small graphs (many per sample): a loop of builds and a loop of build + "
+        "backward, each graph freed before the next; backward is the difference, freeing is "
+        "included.  The cyclic GC stays on.  `compiled: gradients` uses "
         "`gradients(root, leaves)`; `compiled: get_gradients` builds the full dict and reads "
         "the leaves from it.  Every implementation's gradients were checked against the "
         "reference engine (relative 1e-7) before timing.  \"÷ floats\" is the total divided by "
