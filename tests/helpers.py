@@ -94,6 +94,34 @@ def reachable(root):
     return order
 
 
+def absolute_gradients(root, wrt):
+    """The condition of the reverse sweep: d root / d w with every local derivative replaced
+    by its absolute value (linear time, reading only ``.grad``).
+
+    Rounding in any order of accumulation is bounded by about depth * eps times this; where it
+    is many orders above the gradient itself, the gradient is a cancellation of huge terms.
+    """
+    order = []                                   # post-order: children before parents
+    state = {id(root): False}
+    stack = [(root, iter(root.grad))]
+    while stack:
+        node, children = stack[-1]
+        for child, _ in children:
+            if id(child) not in state:
+                state[id(child)] = False
+                stack.append((child, iter(child.grad)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    adjoint = {id(root): 1.0}
+    for node in reversed(order):
+        g = adjoint.get(id(node), 0.0)
+        for child, local in node.grad:
+            adjoint[id(child)] = adjoint.get(id(child), 0.0) + g * abs(local)
+    return [adjoint.get(id(w), 0.0) for w in wrt]
+
+
 # ----------------------------------------------------------------------------------------
 # Finite differences
 # ----------------------------------------------------------------------------------------

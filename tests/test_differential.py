@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from autodiff import reference
-from helpers import (arity, assert_same_floats, reachable, same_float, step_for, user_ops)
+from helpers import (absolute_gradients, arity, assert_same_floats, reachable, same_float,
+                     step_for, user_ops)
 
 LONG = os.environ.get("AUTODIFF_FUZZ") == "long"
 FUZZ = settings(
@@ -210,6 +211,10 @@ def test_gradients_match_finite_differences(ad, program):
     root = nodes[-1]
     gradients = ad.gradients(root, leaves)
     assume(all(math.isfinite(g) and abs(g) < 1e6 for g in gradients))
+    # A gradient that is the cancellation of huge terms (expm1(x) / x at x = 1e-38) is
+    # ill-conditioned in any summation order: not a point to compare with differences.
+    for g, mass in zip(gradients, absolute_gradients(root, leaves)):
+        assume(mass <= 1e6 * max(abs(g), 1.0))
     scale = max([1.0] + [abs(v) for v in values])
     point = list(program[0])
     for i, g in enumerate(gradients):
