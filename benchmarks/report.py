@@ -51,17 +51,18 @@ class Timing:
         self.compile = compile_s
 
 
-def _sample(impl, number):
+def _sample(impl, number, apart):
     """(build, backward) seconds per call for one sample of ``number`` calls.
 
-    One call per sample (large graphs): build, then backward on it; freeing is not timed.
+    Large graphs (``apart``: one call takes over a millisecond): ``number`` builds, then the
+    backward pass on each, timed apart; freeing is not timed.
     Several calls (small graphs): a loop of builds, then a loop of build + backward, each
     graph dropped before the next is built (keeping thousands of graphs alive would make
     the cyclic GC of GC-tracked peers scan them all: a harness artefact); backward is the
     difference, and freeing each graph is part of both loops.
     """
     gc.collect()
-    if number == 1 or impl.backward is None:
+    if apart or impl.backward is None:
         t0 = time.perf_counter()
         states = [impl.build() for _ in range(number)]
         t1 = time.perf_counter()
@@ -100,7 +101,7 @@ def calibrate(impl, cfg):
     one = max(time.perf_counter() - t0, 1e-7)
     number = max(1, int(math.ceil(cfg.min_sample / one)))
     samples = int(max(2, min(cfg.repeats, cfg.budget // max(one * number, 1e-9))))
-    return number, samples, compile_s
+    return number, samples, compile_s, one >= 1e-3
 
 
 def measure_all(impls, cfg):
@@ -110,12 +111,12 @@ def measure_all(impls, cfg):
     runs = {impl.name: [] for impl in impls}
     for r in range(max(p[1] for p in plans.values())):
         for impl in impls:
-            number, samples, _ = plans[impl.name]
+            number, samples, _, apart = plans[impl.name]
             if r < samples:
-                runs[impl.name].append(_sample(impl, number))
+                runs[impl.name].append(_sample(impl, number, apart))
     out = {}
     for impl in impls:
-        number, samples, compile_s = plans[impl.name]
+        number, samples, compile_s, _ = plans[impl.name]
         rs = runs[impl.name]
         build = min(r[0] for r in rs)
         if impl.backward is None:
@@ -126,6 +127,37 @@ def measure_all(impls, cfg):
             backward = max(min(r[2] for r in rs) - build, 0.0)
         out[impl.name] = Timing(build, backward, number, samples, compile_s)
     return out
+
+
+# ======================================================================================
+# Formatting.
+# ======================================================================================
+
+def fmt_time(seconds, unit):
+    scale = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0}[unit]
+    v = seconds * scale
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def fmt_seconds(s):
+    return f"{s:.2f} s" if s >= 1 else f"{s * 1e3:.1f} ms"
+
+
+def fmt_ratio(r):
+    if r is None or not math.isfinite(r):
+        return "–"
+    if r >= 100:
+        return f"{r:,.0f}×"
+    if r >= 10:
+        return f"{r:.1f}×"
+    return f"{r:.2f}×"
+
+
+UNIT_LABEL = {"ns": "ns", "us": "µs", "ms": "ms", "s": "s"}
 
 
 def check_gradients(impls, reference_name="reference: gradients", rel=1e-7):
@@ -377,6 +409,7 @@ def machine_info():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, short samples")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes
     parser.add_argument("--memory-child", nargs=3, metavar=("IMPL", "N", "MODE"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--out", default=HERE, help="directory for RESULTS.md and the PNGs")
@@ -400,6 +433,13 @@ def main(argv=None):
         min_sample = 0.01 if args.quick else 0.1
         repeats = 3 if args.quick else 7
         budget = 0.5 if args.quick else 8.0        # seconds per implementation, roughly
+
+    if args.smoke:             # seconds: checks that every step and the rendering work
+        cfg.quick = True
+        cfg.chain_n, cfg.jax_chain_n, cfg.curve, cfg.curve_reference_max = 500, 50, [100, 500], 100
+        cfg.dag_depths, cfg.tutorial_dag_max, cfg.mlp_points = [10, 60], 10, 2
+        cfg.memory_n, cfg.memory_n_slow = 2000, 500
+        cfg.min_sample, cfg.repeats, cfg.budget = 0.001, 2, 0.1
 
     started = time.perf_counter()
     info = machine_info()
@@ -619,7 +659,7 @@ def targets(chain, r1, curve, r2, r3, r4, mem):
         pts = curve.get(name, {})
         vals = [pts[n][k] for n in sorted(pts)]
         if vals:
-            spread = max(vals) / min(vals)
+            spread = max(vals) / max(min(vals), 1e-12)
             out.append((f"{phase} cost linear in graph size (max/min per-node cost ≤ 2 over "
                         f"{min(pts):,}..{max(pts):,})",
                         " / ".join(f"{v * 1e9:.0f}" for v in vals) + f" ns; spread {spread:.2f}",
@@ -648,8 +688,8 @@ def write_results(path, info, cfg, md, checks, charts, elapsed):
         "Method: every figure is the minimum over several samples in one process (a warm-up run "
         "discarded); the samples of all implementations of a table are interleaved "
         "round-robin, so ratios within a table come from the same run and the same machine "
-        "load.  Large graphs (one per sample): build, then backward, timed apart; freeing is "
-        "not timed.  Small graphs (many per sample): a loop of builds and a loop of build + "
+        "load.  Large graphs (a call over 1 ms): the graphs of a sample are built, then the "
+        "backward pass runs on each, timed apart; freeing is not timed.  Small graphs: a loop of builds and a loop of build + "
         "backward, each graph freed before the next; backward is the difference, freeing is "
         "included.  The cyclic GC stays on.  `compiled: gradients` uses "
         "`gradients(root, leaves)`; `compiled: get_gradients` builds the full dict and reads "
