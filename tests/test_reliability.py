@@ -44,7 +44,8 @@ def run_child(engine, script, *args, timeout=900):
     env.pop("AUTODIFF_PURE", None)
     proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script)]
                           + [str(a) for a in args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+                          capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=PACKAGE_ROOT)    # `python -c` puts its cwd first on sys.path
     assert proc.returncode == 0, (f"child exited with {proc.returncode}\n"
                                   f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-20000:]}")
     return proc.stdout
