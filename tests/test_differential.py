@@ -103,8 +103,8 @@ def run(ad, program, inputs=None):
     """Build the program's graph on engine ``ad``.
 
     Returns (leaves, nodes, kink): ``nodes`` are the instructions' results (the last is the
-    root), ``kink`` the smallest distance of an operand to a non-smooth point (relu and abs
-    at 0, maximum and minimum on ties, a power's base at 0).
+    root), ``kink`` the smallest distance of an operand to a point where its operation is
+    not smooth (see ``_distance_to_singularity``).
     """
     program_inputs, instructions = program
     leaves = [ad.Var(v) for v in (program_inputs if inputs is None else inputs)]
@@ -131,14 +131,33 @@ def run(ad, program, inputs=None):
         else:
             new = users[name][0](*args)
         assert isinstance(new, ad.Ops), (kind, name, form, type(new))
-        if name in ("relu", "absolute", "abs"):
-            kink = min(kink, abs(values[0]))
-        elif name in ("maximum", "minimum"):
-            kink = min(kink, abs(values[0] - values[1]))
-        elif name in ("power", "**"):
-            kink = min(kink, values[0])        # a base <= 0 is not smooth in general
+        kink = min(kink, _distance_to_singularity(kind, name, args, values, ad.Ops))
         nodes.append(new)
     return leaves, nodes[len(leaves):] or leaves, kink
+
+
+def _distance_to_singularity(kind, name, args, values, node_type):
+    """How far an operation's operands are from a point where it is not smooth: a kink
+    (relu, abs, maximum/minimum ties), a pole or branch point (sqrt, log, 1/x, arcsin at
+    +-1, tan at pi/2, arctan2 at the origin), a power's base at 0 or below."""
+    v = values[0]
+    if name in ("relu", "absolute", "abs", "reciprocal", "sqrt", "log", "log2", "log10"):
+        return abs(v)
+    if name == "log1p":
+        return abs(v + 1.0)
+    if name in ("arcsin", "arccos"):
+        return 1.0 - abs(v)
+    if name == "tan":
+        return abs(math.cos(v)) if math.isfinite(v) else 0.0
+    if name in ("maximum", "minimum"):
+        return abs(values[0] - values[1])
+    if name == "arctan2":
+        return math.hypot(values[0], values[1])
+    if name in ("power", "**"):
+        return v                             # a base <= 0 is not smooth in general
+    if name == "/" and isinstance(args[1], node_type):
+        return abs(values[1])
+    return math.inf
 
 
 # ----------------------------------------------------------------------------------------
