@@ -606,16 +606,14 @@ def mlp_impls(points=MLP_POINTS):
         th_start = [p.item() for p in (q.detach() for q in th_params)]
 
         def th_build():
-            with torch.no_grad():
-                for p, v in zip(th_params, th_start):
-                    p.fill_(v)
+            for p, v in zip(th_params, th_start):
+                p.data.fill_(v)
             return mlp_loss(th_net, X, Y, torch.tanh), th_params
 
         def th_step(state):
             grads = torch.autograd.grad(state[0], state[1])
-            with torch.no_grad():
-                for p, g in zip(state[1], grads):
-                    p -= MLP_RATE * g
+            for p, g in zip(state[1], grads):    # .data: other built graphs stay valid
+                p.data.sub_(MLP_RATE * g)
             return [float(g) for g in grads]
         impls.append(Impl("torch 0-dim", th_build, th_step))
     if peer("autograd"):
@@ -867,16 +865,14 @@ def linear_impls():
         tw = _objects(w0, _torch_leaf)
 
         def th_build():
-            with torch.no_grad():
-                for w, v in zip(tw.flat, w0.flat):
-                    w.fill_(float(v))
+            for w, v in zip(tw.flat, w0.flat):
+                w.data.fill_(float(v))
             return linear_loss(tx, tw, ty), list(tw.flat)
 
         def th_step(state):
             grads = torch.autograd.grad(state[0], state[1])
-            with torch.no_grad():
-                for w, g in zip(state[1], grads):
-                    w -= LIN_RATE * g
+            for w, g in zip(state[1], grads):    # .data: other built graphs stay valid
+                w.data.sub_(LIN_RATE * g)
             return [float(g) for g in grads]
         impls.append(Impl("torch 0-dim", th_build, th_step, note="object arrays of 0-dim tensors"))
     return impls
