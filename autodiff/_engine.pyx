@@ -10,6 +10,8 @@ cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_C_CONTIGUOUS
 
 from autodiff._rules cimport *
 from libc.math cimport isfinite
@@ -30,6 +32,8 @@ cdef extern from "Python.h":
     Py_hash_t _Py_HashPointer(const void* p)
 
 ENGINE = "compiled"
+
+cdef type _ndarray = np.ndarray           # looked up once, not per call
 
 __all__ = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
            "to_vals"]
@@ -735,7 +739,7 @@ cdef void _free_walk(Walk* w) noexcept:
 
 cdef int _topological_order(Ops root, Walk* w) except -1:
     """Fill w.order; leaves each node's mark at 1 + its position."""
-    cdef Py_ssize_t cap = 256, stack_cap = 256, depth = 1
+    cdef Py_ssize_t cap = 64, stack_cap = 64, depth = 1
     cdef Frame* stack = <Frame*>malloc(stack_cap * sizeof(Frame))
     cdef Frame* top
     cdef PyObject** grown_order
@@ -856,12 +860,15 @@ def gradients(root, wrt):
     """
     cdef Walk w
     cdef Py_ssize_t i, k
-    cdef double[::1] out
+    cdef double* out
     cdef int m
+    cdef bint is_array
+    cdef Py_buffer view
     if isinstance(wrt, Ops):
         return gradients(root, [wrt])[0]
-    if isinstance(wrt, np.ndarray):
-        nodes = list(wrt.flat)
+    is_array = isinstance(wrt, _ndarray)
+    if is_array:
+        nodes = wrt.ravel().tolist()
     elif isinstance(wrt, (list, tuple)):
         nodes = wrt
     else:
@@ -873,18 +880,26 @@ def gradients(root, wrt):
     if not isinstance(root, Ops):
         raise TypeError(f"expected a node, got {type(root).__name__}")
     k = len(nodes)
-    result = np.zeros(k, dtype=np.float64)
-    out = result
-    _adjoints(<Ops>root, &w)
-    for i in range(k):
-        m = (<Ops>nodes[i]).mark
-        if m > 0:
-            out[i] = w.adjoint[m - 1]
-    _unmark(&w, NULL, 0)
-    _free_walk(&w)
-    if isinstance(wrt, np.ndarray):
+    out = <double*>malloc(max(k, 1) * sizeof(double))
+    if out == NULL:
+        raise MemoryError()
+    try:
+        _adjoints(<Ops>root, &w)
+        for i in range(k):
+            m = (<Ops>nodes[i]).mark
+            out[i] = w.adjoint[m - 1] if m > 0 else 0.0
+        _unmark(&w, NULL, 0)
+        _free_walk(&w)
+        if not is_array:
+            return [out[i] for i in range(k)]
+        # A float64 array filled through the buffer protocol (no memoryview object).
+        result = np.empty(k, dtype=np.float64)
+        PyObject_GetBuffer(result, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        memcpy(view.buf, out, k * sizeof(double))
+        PyBuffer_Release(&view)
         return result.reshape(wrt.shape)
-    return result.tolist()
+    finally:
+        free(out)
 
 # --------------------------------------------------------------------------------------
 # Arrays (the tutorial's vectorised use) and NumPy ufuncs on single nodes
