@@ -440,7 +440,10 @@ def _python(code, **environment):
     env.pop("AUTODIFF_PURE", None)
     env.update(environment)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    done = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env,
+    # `python -c` puts its working directory first on sys.path: run it where the package
+    # under test was imported from, not in a source tree that may lack the extension.
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(autodiff.__file__)))
+    done = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, cwd=package_root,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip(), done.stderr.strip()

@@ -55,9 +55,10 @@ SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, math.inf, -math.inf, math.nan, 1e308
 
 
 @st.composite
-def programs(draw, values, constants, max_ops=10):
+def programs(draw, values, constants, max_ops=10, first=None):
     """(inputs, instructions).  An instruction is (kind, name, form, operands), an operand
-    ("node", index into the nodes made so far) or ("const", number)."""
+    ("node", index into the nodes made so far) or ("const", number).  ``first``, a
+    (kind, name) pair, fixes the first instruction's operation."""
     inputs = draw(st.lists(values, min_size=1, max_size=4))
     instructions = []
     for k in range(draw(st.integers(1, max_ops))):
@@ -73,9 +74,17 @@ def programs(draw, values, constants, max_ops=10):
                 return ("const", draw(constants))
             return node()
 
-        kind = draw(st.sampled_from(["primitive"] * 4 + ["operator", "unary", "user"]))
+        if k == 0 and first is not None:
+            kind, forced = first
+        else:
+            kind = draw(st.sampled_from(["primitive"] * 4 + ["operator", "unary", "user"]))
+            forced = None
+
+        def pick(names):
+            return forced if forced is not None else draw(st.sampled_from(names))
+
         if kind == "primitive":
-            name = draw(st.sampled_from(PRIMITIVE_NAMES))
+            name = pick(PRIMITIVE_NAMES)
             form = draw(st.sampled_from(FORMS))
             if arity(name) == 1:
                 operands = [node()]
@@ -85,15 +94,15 @@ def programs(draw, values, constants, max_ops=10):
                 operands = [("const", draw(constants)) if o == ("const", None) else o
                             for o in operands]
         elif kind == "operator":
-            name, form = draw(st.sampled_from(sorted(OPERATORS))), ""
+            name, form = pick(sorted(OPERATORS)), ""
             operands = [node_or_constant(), node()]
             if draw(st.booleans()):
                 operands.reverse()
         elif kind == "unary":
-            name, form = draw(st.sampled_from(sorted(UNARY_OPERATORS))), ""
+            name, form = pick(sorted(UNARY_OPERATORS)), ""
             operands = [node()]
         else:
-            name, form = draw(st.sampled_from(USER_NAMES)), ""
+            name, form = pick(USER_NAMES), ""
             operands = [node() for _ in range(USER_ARITY[name])]
         instructions.append((kind, name, form, tuple(operands)))
     return tuple(inputs), tuple(instructions)
@@ -254,16 +263,23 @@ def test_gradients_match_finite_differences(ad, program):
         assert abs(g - fd[1]) <= 1e-5 * max(abs(g), abs(fd[1])) + 4 * floor, (i, g, fd)
 
 
-def test_programs_cover_every_primitive_operator_and_user_node():
-    """The strategy can draw every primitive in every form, each operator and user node."""
-    wanted = ({("primitive", n) for n in PRIMITIVE_NAMES} | {("operator", o) for o in OPERATORS}
-              | {("unary", u) for u in UNARY_OPERATORS} | {("user", u) for u in USER_NAMES})
-    seen = set()
+EVERY_OPERATION = sorted({("primitive", n) for n in PRIMITIVE_NAMES}
+                         | {("operator", o) for o in OPERATORS}
+                         | {("unary", u) for u in UNARY_OPERATORS}
+                         | {("user", u) for u in USER_NAMES})
 
-    @settings(max_examples=150, derandomize=True, database=None, deadline=None)
-    @given(program=programs(SMOOTH_VALUE, SMOOTH_CONSTANT))
-    def collect(program):
-        seen.update((kind, name) for kind, name, _, _ in program[1])
 
-    collect()
-    assert wanted <= seen, sorted(wanted - seen)
+@pytest.mark.parametrize("first", EVERY_OPERATION, ids="-".join)
+@settings(FUZZ, max_examples=60 if LONG else 6)
+@given(data=st.data())
+def test_every_operation_is_compared_bit_for_bit(compiled, first, data):
+    """Each primitive, operator and user node is fuzzed, whatever the random draws: it is
+    the first instruction of the program (so it is in the graph; later ones use it or not)."""
+    program = data.draw(programs(ANY_VALUE, ANY_CONSTANT, max_ops=4, first=first))
+    assert program[1][0][:2] == first
+    got = snapshot(compiled, program)
+    want = snapshot(reference, program)
+    assert got["types"] == want["types"]
+    assert got["edges"] == want["edges"]
+    for key in ("values", "locals", "get_gradients", "gradients"):
+        assert_same_floats(got[key], want[key], key)
