@@ -237,7 +237,8 @@ cdef class Ops:
     def __float__(self):
         return self.val
 
-    # Arithmetic, as in the tutorial: a - b is Add(a, Neg(b)), a / b is Mul(a, Inv(b)).
+    # Arithmetic: one node per operator (the tutorial made a - b as Add(a, Neg(b)) and a / b
+    # as Mul(a, Inv(b)); Sub and Div round once, as float arithmetic does, with fewer nodes).
     # A number on either side is a constant: it makes no node and no edge.
     def __add__(self, other):
         return _arith(ADD, self, other)
@@ -252,16 +253,16 @@ cdef class Ops:
         return _arith(MUL, other, self)
 
     def __sub__(self, other):
-        return _subtract(self, other)
+        return _arith(SUB, self, other)
 
     def __rsub__(self, other):      # other - self
-        return _subtract(other, self)
+        return _arith(SUB, other, self)
 
     def __truediv__(self, other):
-        return _divide(self, other)
+        return _arith(DIV, self, other)
 
     def __rtruediv__(self, other):  # other / self
-        return _divide(other, self)
+        return _arith(DIV, other, self)
 
     def __pow__(self, other, mod=None):
         if mod is not None:
@@ -329,6 +330,8 @@ cdef class Ops:
     def maximum(self, other): return _function2(Maximum, MAXIMUM, self, other)
     def minimum(self, other): return _function2(Minimum, MINIMUM, self, other)
     def arctan2(self, other): return _function2(Arctan2, ARCTAN2, self, other)
+    def subtract(self, other): return _function2(Sub, SUB, self, other)
+    def divide(self, other): return _function2(Div, DIV, self, other)
 
 
 cdef double _compare_value(object x) except? -1.0:
@@ -355,7 +358,7 @@ cdef object _arith(int op, object a, object b):
     cdef int kb = _operand(b, &bv)
     if ka == OTHER or kb == OTHER:
         return NotImplemented
-    cdef type cls = Add if op == ADD else (Mul if op == MUL else Pow)
+    cdef type cls = _OPERATOR_CLASSES[op]
     cdef Ops node = <Ops>cls.__new__(cls)
     node.val = _binary_quiet(op, av, bv, &da, &db)
     if ka == NODE:
@@ -371,28 +374,6 @@ cdef inline void _keep_constant(Ops node, bint a_number, bint b_number, double a
     if a_number != b_number:
         node.edges.one.constant = a if a_number else b
         node.edges.one.constant_first = a_number
-
-
-cdef object _subtract(object a, object b):
-    """a - b = Add(a, Neg(b)); a number subtrahend is negated instead."""
-    cdef double av, bv
-    if _operand(a, &av) == OTHER:
-        return NotImplemented
-    cdef int kb = _operand(b, &bv)
-    if kb == OTHER:
-        return NotImplemented
-    return _arith(ADD, a, _unary(Neg, NEG, <Ops>b) if kb == NODE else -bv)
-
-
-cdef object _divide(object a, object b):
-    """a / b = Mul(a, Inv(b)); a number divisor is inverted instead."""
-    cdef double av, bv
-    if _operand(a, &av) == OTHER:
-        return NotImplemented
-    cdef int kb = _operand(b, &bv)
-    if kb == OTHER:
-        return NotImplemented
-    return _arith(MUL, a, _unary(Inv, INV, <Ops>b) if kb == NODE else 1.0 / bv)
 
 
 cdef int _init_unary(Ops node, int op, object x) except -1:
@@ -564,6 +545,18 @@ cdef class Arctan2(Ops):
     """Arctan2(a, b): the node ``arctan2(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
     def __init__(self, a, b): _init_binary(self, ARCTAN2, a, b)
 
+cdef class Sub(Ops):
+    """Sub(a, b): the node ``subtract(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    def __init__(self, a, b): _init_binary(self, SUB, a, b)
+
+cdef class Div(Ops):
+    """Div(a, b): the node ``divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    def __init__(self, a, b): _init_binary(self, DIV, a, b)
+
+
+# The class of each operator's node, by BinaryOp, for _arith.
+cdef tuple _OPERATOR_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div)
+
 
 # The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
 # functions (binding=False), called with METH_O / METH_FASTCALL and no argument parsing.
@@ -702,6 +695,16 @@ def arctan2(a, b):
     """arctan2(...): a Arctan2 node of nodes, or a float of numbers."""
     return _function2(Arctan2, ARCTAN2, a, b)
 
+@cython.binding(False)
+def subtract(a, b):
+    """subtract(...): a Sub node of nodes, or a float of numbers."""
+    return _function2(Sub, SUB, a, b)
+
+@cython.binding(False)
+def divide(a, b):
+    """divide(...): a Div node of nodes, or a float of numbers."""
+    return _function2(Div, DIV, a, b)
+
 
 PRIMITIVES = {
     "negative": Neg, "reciprocal": Inv, "sin": Sin, "cos": Cos, "tan": Tan,
@@ -709,7 +712,7 @@ PRIMITIVES = {
     "tanh": Tanh, "exp": Exp, "expm1": Expm1, "log": Log, "log1p": Log1p, "log2": Log2,
     "log10": Log10, "sqrt": Sqrt, "sigmoid": Sigmoid, "relu": Relu, "absolute": Abs,
     "add": Add, "multiply": Mul, "power": Pow, "maximum": Maximum, "minimum": Minimum,
-    "arctan2": Arctan2,
+    "arctan2": Arctan2, "subtract": Sub, "divide": Div,
 }
 for _name, _cls in PRIMITIVES.items():
     __all__ += [_name, _cls.__name__]

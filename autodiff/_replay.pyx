@@ -38,8 +38,8 @@ __all__ = ["record", "Tape"]
 
 cdef enum:
     BINARY = 32             # an instruction's op: a UnaryOp, or BINARY + a BinaryOp
-    N_UNARY = 21            # PRIMITIVES lists the 21 unary primitives, then the 6 binary
-    N_PRIMITIVES = 27
+    N_UNARY = 21            # PRIMITIVES lists the 21 unary primitives, then the 8 binary
+    N_PRIMITIVES = 29
     LEAF = -1               # a Var, or a primitive node made of numbers only (no edge)
     FOREIGN = -2            # not a built-in node class
 
@@ -58,7 +58,8 @@ cdef PyTypeObject* _var_class = <PyTypeObject*>_engine.Var
 
 _names = list(_engine.PRIMITIVES)
 assert len(_names) == N_PRIMITIVES and _names[SIN] == "sin" and _names[ABS] == "absolute" \
-    and _names[N_UNARY + ADD] == "add" and _names[N_UNARY + ARCTAN2] == "arctan2", \
+    and _names[N_UNARY + ADD] == "add" and _names[N_UNARY + ARCTAN2] == "arctan2" \
+    and _names[N_UNARY + DIV] == "divide", \
     "PRIMITIVES must list the primitives in the order of _rules.pxd"
 for _i, _cls in enumerate(_engine.PRIMITIVES.values()):
     _classes[_i] = <PyTypeObject*>_cls

@@ -102,7 +102,7 @@ cdef inline double _unary_rule(int op, double x, double* d) noexcept nogil:
 
 
 cdef enum BinaryOp:
-    ADD, MUL, POW, MAXIMUM, MINIMUM, ARCTAN2
+    ADD, MUL, POW, MAXIMUM, MINIMUM, ARCTAN2, SUB, DIV
 
 
 cdef inline double _binary_rule(int op, double a, double b, double* da, double* db) noexcept nogil:
@@ -119,7 +119,11 @@ cdef inline double _binary_rule(int op, double a, double b, double* da, double* 
         y = _pick(a, b, True, da, db)
     elif op == MINIMUM:
         y = _pick(a, b, False, da, db)
-    else:  # ARCTAN2
+    elif op == ARCTAN2:
         r = a * a + b * b
         y = libm.atan2(a, b);      da[0] = b / r;  db[0] = -a / r
+    elif op == SUB:
+        y = a - b;            da[0] = 1.0;  db[0] = -1.0
+    else:  # DIV
+        y = a / b;            da[0] = 1.0 / b;  db[0] = -(y / b)
     return y

@@ -168,6 +168,11 @@ def _arctan2_rule(a, b):
     return math.atan2(a, b), _div(b, r), _div(-a, r)
 
 
+def _divide_rule(a, b):
+    y = _div(a, b)
+    return y, _div(1.0, b), -_div(y, b)
+
+
 #   function     class       (a, b) -> (value, d y / d a, d y / d b)
 BINARY = [
     ("add",      "Add",      lambda a, b: (a + b, 1.0, 1.0)),
@@ -176,6 +181,8 @@ BINARY = [
     ("maximum",  "Maximum",  lambda a, b: _pick(a, b, True)),
     ("minimum",  "Minimum",  lambda a, b: _pick(a, b, False)),
     ("arctan2",  "Arctan2",  _arctan2_rule),
+    ("subtract", "Sub",      lambda a, b: (a - b, 1.0, -1.0)),
+    ("divide",   "Div",      _divide_rule),
 ]
 
 # --------------------------------------------------------------------------------------
@@ -233,7 +240,8 @@ class Ops:
     def __float__(self):
         return self.value
 
-    # Arithmetic, as in the tutorial: a - b is Add(a, Neg(b)), a / b is Mul(a, Inv(b)).
+    # Arithmetic: one node per operator (the tutorial made a - b as Add(a, Neg(b)) and a / b
+    # as Mul(a, Inv(b)); Sub and Div round once, as float arithmetic does, with fewer nodes).
     # A number on either side is a constant: it makes no node and no edge.
     def __add__(self, other):
         return _binary(Add, self, other)
@@ -248,20 +256,16 @@ class Ops:
         return _binary(Mul, other, self)
 
     def __sub__(self, other):
-        return _binary(Add, self, _negate(other))
+        return _binary(Sub, self, other)
 
     def __rsub__(self, other):      # other - self
-        if _operand(other) is None:
-            return NotImplemented
-        return _binary(Add, other, Neg(self))
+        return _binary(Sub, other, self)
 
     def __truediv__(self, other):
-        return _binary(Mul, self, _invert(other))
+        return _binary(Div, self, other)
 
     def __rtruediv__(self, other):  # other / self
-        if _operand(other) is None:
-            return NotImplemented
-        return _binary(Mul, other, Inv(self))
+        return _binary(Div, other, self)
 
     def __pow__(self, other):
         return _binary(Pow, self, other)
@@ -320,22 +324,6 @@ def _binary(cls, a, b):
     if _operand(a) is None or _operand(b) is None:
         return NotImplemented
     return cls(a, b)
-
-
-def _negate(x):
-    """-x for a subtrahend: a Neg node for a node, a negated float for a number."""
-    op = _operand(x)
-    if op is None:
-        return x
-    return Neg(x) if op[1] else -op[0]
-
-
-def _invert(x):
-    """1/x for a divisor: an Inv node for a node, the float reciprocal for a number."""
-    op = _operand(x)
-    if op is None:
-        return x
-    return Inv(x) if op[1] else _div(1.0, op[0])
 
 
 class Var(Ops):

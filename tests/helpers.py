@@ -8,7 +8,8 @@ import math
 import struct
 from collections import defaultdict
 
-BINARY_NAMES = frozenset({"add", "multiply", "power", "maximum", "minimum", "arctan2"})
+BINARY_NAMES = frozenset({"add", "multiply", "power", "maximum", "minimum", "arctan2",
+                          "subtract", "divide"})
 
 
 def arity(name):

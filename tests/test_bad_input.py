@@ -23,7 +23,7 @@ BINARY_OPERATORS = {
 
 UNARY_NAMES = ("negative reciprocal sin cos tan arcsin arccos arctan sinh cosh tanh exp expm1 "
                "log log1p log2 log10 sqrt sigmoid relu absolute").split()
-BINARY_NAMES = "add multiply power maximum minimum arctan2".split()
+BINARY_NAMES = "add multiply power maximum minimum arctan2 subtract divide".split()
 
 
 def _user_node(ad, pairs):

@@ -305,10 +305,12 @@ def test_to_dot_is_deterministic_and_the_same_on_both_engines(compiled, referenc
             texts.append(engine.to_dot(engine.sin(x * x) / x, precision=4))
     assert len(set(texts)) == 1
     text = texts[0]
-    # Mul -> Sin, Mul -> Inv, Sin -> Mul, Inv -> x, and Mul(x, x) keeps both of its edges.
-    assert text.count(" -> ") == 6
-    assert text.count("n3 -> n4 [label=\"0.5\"];") == 2
-    assert 'n0 [label="Mul\\n0.4948"]' in text and '[label="Var\\n0.5"]' in text
+    # Div -> Sin, Div -> x, Sin -> Mul, and Mul(x, x) keeps both of its edges to x.
+    assert text.count(" -> ") == 5
+    assert text.count("n2 -> n3 [label=\"0.5\"];") == 2
+    # d/dx of sin(.)/x through its second edge: -value/x = -sin(0.25)/0.25 = -0.9896
+    assert 'n0 -> n3 [label="-0.9896"];' in text
+    assert 'n0 [label="Div\\n0.4948"]' in text and '[label="Var\\n0.5"]' in text
 
 
 def test_to_dot_labels_user_ops_and_escapes_names(ad):

@@ -43,6 +43,8 @@ DOMAINS = {
     "maximum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
     "minimum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
     "arctan2": [(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)],
+    "subtract": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
+    "divide": [(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)],
 }
 
 # Independent float implementations (math, or the definition) for checking values.
@@ -64,6 +66,8 @@ VALUES = {
     "maximum": max,
     "minimum": min,
     "arctan2": math.atan2,
+    "subtract": lambda a, b: a - b,
+    "divide": lambda a, b: a / b,
 }
 
 # PyTorch's name for each primitive (for the optional comparison with PyTorch).
@@ -74,6 +78,7 @@ TORCH_NAMES = {
     "log2": "log2", "log10": "log10", "sqrt": "sqrt", "sigmoid": "sigmoid", "relu": "relu",
     "absolute": "abs", "add": "add", "multiply": "mul", "power": "pow",
     "maximum": "maximum", "minimum": "minimum", "arctan2": "atan2",
+    "subtract": "sub", "divide": "div",
 }
 
 # Edge points for the bit-for-bit comparison of the engines (IEEE specials, poles, overflow).
