@@ -609,8 +609,16 @@ def main(argv=None):
                  [max(mem[n]["rss"], 1.0) for n in names], "bytes per node (log)"):
         charts.append(("memory.png", "Workload 6"))
 
+    # 7. record once, replay in C (issue 6) ---------------------------------------------
+    print("workload 7: record and replay", flush=True)
+    import replay_bench
+    replay = replay_bench.replay_results(quick=cfg.quick)
+    data["replay"] = replay
+    md.append(replay_bench.replay_markdown(replay))
+
     # checks --------------------------------------------------------------------------
     checks = targets(chain, r1, curve, r2, r3, r4, mem)
+    checks += [(f"replay (issue 6): {what}", value, ok) for what, value, ok in replay["targets"]]
     elapsed = time.perf_counter() - started
     write_results(os.path.join(out, "RESULTS.md"), info, cfg, md, checks, charts, elapsed)
     print("\n".join(f"{'PASS' if ok else 'MISS'}  {what}: {value}" for what, value, ok in checks))
@@ -711,7 +719,7 @@ def write_results(path, info, cfg, md, checks, charts, elapsed):
         "float64; its jitted figures are steady-state calls, compile time reported apart; "
         "unrolled scalar code makes JAX compile times grow fast, so its chain is shorter.",
         "",
-        "## Targets (issue 4)",
+        "## Targets (issues 4 and 6)",
         "",
         "| target | measured | |",
         "|---|---|---|",
