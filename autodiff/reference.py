@@ -350,7 +350,7 @@ def _unary_class(fname, cname, value_rule, derivative_rule):
         y = value_rule(xv)
         self.value = y
         self._grad = [(x, derivative_rule(xv, y))]
-    doc = f"{cname}(x): the node ``{fname}(x)``.\n\n    >>> {cname}(Var(0.5)).grad[0][1]  # d/dx\n"
+    doc = f"{cname}(x): the node ``{fname}(x)``; x is a node or a number (then no edge)."
     return type(cname, (Ops,), {"__init__": __init__, "__slots__": (), "__doc__": doc,
                                 "__module__": __name__})
 
