@@ -15,15 +15,13 @@ number operand of a binary node such as ``x + 3``), then one slot per instructio
 topological order.  Instruction ``i`` writes slot ``base + i``.
 """
 cimport cython
-from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
-from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memset, memcpy
+from cpython.object cimport PyTypeObject, Py_TYPE
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 from autodiff._engine cimport (Ops, Edge, Walk, _edges, _topological_order, _unmark,
                                _free_walk)
 from autodiff._rules cimport *
-
-import numbers
 
 import numpy as np
 
