@@ -1,3 +1,4 @@
+# cython: auto_pickle=False
 """The compiled engine: the reference engine's API with typed nodes and C loops.
 
 It mirrors ``autodiff/reference.py`` section by section and gives bit-identical values
@@ -5,10 +6,44 @@ and gradients: the same primitive rules, evaluated with the same C library funct
 the same order, the same depth-first topological order and adjoint sweep.  The build
 turns off floating-point contraction (``-ffp-contract=off``) so that no ``a * b + c`` is
 fused into one rounding.
+
+The rule every function here is built by
+-----------------------------------------
+No borrowed pointer, walk mark, edge count or shared buffer is held across a point where
+Python code can run.  Python code runs in more places than it looks: a user's
+``__getitem__``, ``__iter__``, ``__hash__``, ``__eq__``, ``__float__``, ``__index__`` or
+``__del__``, a metaclass property, a weakref callback, and any finalizer run by the cyclic
+garbage collector, which can start on *any* allocation of a Python object (a tuple, a
+float, a dict entry, an error message).  Such code can drop the last reference to a node,
+set a node's ``.grad`` (freeing its edge array), or start a walk of its own.  So:
+
+- snapshot first, then act: take owned references (``Py_INCREF``) and copy numbers before
+  anything that can run Python, and work from the snapshot;
+- change a node's edges by swapping: build the new edges completely, install them with no
+  Python in between, and only then release the old ones (releasing can run Python, but
+  the node is consistent by then);
+- walk marks live only inside C loops that run no Python: they are reset before the
+  first Python object of a result is made, and on every error path;
+- never trust a node's class or edge layout unchecked: an edge's child is always an
+  ``Ops`` (the setter checks it), and the edges of the built-in classes are set only when
+  a node is made, so they always have the layout their class says;
+- freeing is iterative and local to the call that frees: a long chain is freed by a loop
+  over a stack owned by that call, never by recursion and never by a module-level stack
+  that another thread (or a finalizer) could be draining.
+
+Reference cycles.  A built-in node only points at nodes that existed before it, so the
+nodes of ordinary arithmetic cannot form a cycle and are not tracked by the cyclic GC
+(they carry no GC header: 64 bytes each).  A cycle needs a node of a user-defined class
+(a Python subclass of ``Ops``, whose ``.grad`` can point anywhere and whose ``__dict__``
+can hold anything).  Such classes are GC types, and the GC sees their edges through
+``tp_traverse``/``tp_clear`` installed on every node class below.  A built-in node made
+from a GC-visible child (a user node, directly or further down) is made as a hidden
+GC-tracked subclass of its class, so that any cycle running through it is visible too.
 """
 cimport cython
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE, Py_TPFLAGS_HAVE_GC, Py_TPFLAGS_HEAPTYPE
 from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.list cimport PyList_New, PyList_SET_ITEM
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_C_CONTIGUOUS
@@ -20,16 +55,34 @@ cdef extern from "<fenv.h>":
     int feclearexcept(int excepts) nogil
     int FE_ALL_EXCEPT
 
+cdef extern from "Python.h":
+    Py_ssize_t Py_REFCNT(PyObject* o)
+
+cdef extern from *:
+    """
+    /* A zeroed instance of t with no __cinit__/__init__: the engine fills it at once. */
+    static PyObject* autodiff_alloc(PyTypeObject* t) { return t->tp_alloc(t, 0); }
+    typedef int (*autodiff_visit)(PyObject*, void*);
+    static void autodiff_set_gc_slots(PyTypeObject* t, void* traverse, void* clear) {
+        t->tp_traverse = (traverseproc)traverse;
+        t->tp_clear = (inquiry)clear;
+    }
+    /* tp_new, and no tp_vectorcall (Cython's fast constructor would bypass tp_new). */
+    static void autodiff_set_new(PyTypeObject* t, void* new_) {
+        t->tp_new = (newfunc)new_;
+        t->tp_vectorcall = NULL;
+    }
+    """
+    object autodiff_alloc(PyTypeObject* t)
+    ctypedef int (*autodiff_visit)(PyObject*, void*) noexcept
+    void autodiff_set_gc_slots(PyTypeObject* t, void* traverse, void* clear)
+    void autodiff_set_new(PyTypeObject* t, void* new_)
+
 import numbers
 
 import numpy as np
 
 from autodiff import _ufunc
-
-cdef extern from "Python.h":
-    Py_ssize_t Py_REFCNT(PyObject* o)
-    dict _PyDict_NewPresized(Py_ssize_t minused)
-    Py_hash_t _Py_HashPointer(const void* p)
 
 ENGINE = "compiled"
 
@@ -37,6 +90,12 @@ cdef type _ndarray = np.ndarray           # looked up once, not per call
 
 __all__ = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
            "to_vals"]
+
+# The node classes by UnaryOp and BinaryOp, and their GC twins (filled at the module end).
+cdef PyTypeObject* _unary_classes[21]
+cdef PyTypeObject* _unary_twins[21]
+cdef PyTypeObject* _binary_classes[8]
+cdef PyTypeObject* _binary_twins[8]
 
 # --------------------------------------------------------------------------------------
 # Numbers.  C division and libm give the IEEE results (``cdivision`` is on).
@@ -89,97 +148,168 @@ cdef inline double _binary_quiet(int op, double a, double b, double* da, double*
         feclearexcept(FE_ALL_EXCEPT)
     return y
 
-
 # --------------------------------------------------------------------------------------
 # Edges: set, read and release a node's children.
 # --------------------------------------------------------------------------------------
 
 
 cdef inline void _add_edge(Ops node, Ops child, double local) noexcept:
-    """Append an edge to a node with fewer than two (a built-in node being made)."""
+    """Append an edge to a node being made (it has fewer than two, and no Python runs)."""
     Py_INCREF(child)
     node.edges.pair[node.n].child = <PyObject*>child
     node.edges.pair[node.n].local = local
     node.n += 1
 
 
-# Freeing a long chain node by node would recurse once per node and overflow the C stack.
-# Instead a node being freed hands each child it holds the last reference to over to this
-# stack, and the outermost deallocation frees them one after another.
-cdef PyObject** _pending = NULL
-cdef Py_ssize_t _n_pending = 0
-cdef Py_ssize_t _cap_pending = 0
-cdef bint _draining = False
+cdef inline bint _gc_visible(object node) noexcept:
+    """Whether the cyclic GC can see this node (a user-defined class or a GC twin)."""
+    return (Py_TYPE(node).tp_flags & Py_TPFLAGS_HAVE_GC) != 0
 
 
-cdef inline void _release(PyObject* child) noexcept:
-    global _pending, _n_pending, _cap_pending
+# Freeing.  Dropping the last reference to the root of a long chain would free the chain
+# node by node through nested deallocations, one C stack frame per node.  Instead, the
+# call that drops a set of edges keeps a stack of its own: a child it holds the last
+# reference to, and that is a plain built-in node (no finalizer, no Python-visible state),
+# is not freed at once but pushed; its edges are then taken out and handled in the same
+# loop, and the childless node is freed with no recursion.  Nodes of user-defined classes
+# are released normally (their deallocation runs the user's finalizers, and CPython's
+# trashcan bounds its depth).  The stack belongs to one C frame, so nothing is shared
+# between threads or with a finalizer that runs in the middle.
+
+cdef struct NodeStack:
+    PyObject** items        # owned references to plain nodes waiting to be freed
+    Py_ssize_t n            # how many
+    Py_ssize_t cap          # allocated
+
+
+cdef inline void _drop(PyObject* child, NodeStack* stack) noexcept:
+    """Release one owned reference; defer the freeing of a plain node to the stack."""
     cdef PyObject** grown
-    if Py_REFCNT(child) == 1:
-        if _n_pending == _cap_pending:
-            grown = <PyObject**>realloc(_pending, (2 * _cap_pending + 256) * sizeof(PyObject*))
+    if Py_REFCNT(child) == 1 and not (Py_TYPE(<object>child).tp_flags & Py_TPFLAGS_HEAPTYPE):
+        if stack.n == stack.cap:
+            grown = <PyObject**>realloc(stack.items, (2 * stack.cap + 64) * sizeof(PyObject*))
             if grown == NULL:
                 Py_DECREF(<object>child)   # out of memory: recurse rather than leak
                 return
-            _pending = grown
-            _cap_pending = 2 * _cap_pending + 256
-        _pending[_n_pending] = child       # the stack now owns our reference
-        _n_pending += 1
+            stack.items = grown
+            stack.cap = 2 * stack.cap + 64
+        stack.items[stack.n] = child       # the stack now owns our reference
+        stack.n += 1
     else:
-        Py_DECREF(<object>child)           # not the last reference: frees nothing
+        Py_DECREF(<object>child)           # frees nothing, or frees a user node normally
 
 
-cdef void _clear_edges(Ops node) noexcept:
-    cdef Edge* e = _edges(node)
-    cdef int i
+cdef void _release(Edges edges, int n) noexcept:
+    """Release the references held by edges already taken out of their node.
+
+    May run Python (user finalizers), so the caller must have left every node consistent.
+    """
+    cdef NodeStack stack
+    cdef Edge* e = edges.many if n > 2 else edges.pair
+    cdef Edges taken
+    cdef PyObject* node
+    cdef int i, m
+    stack.items = NULL
+    stack.n = stack.cap = 0
+    for i in range(n):
+        _drop(e[i].child, &stack)
+    if n > 2:
+        free(edges.many)
+    while stack.n:
+        stack.n -= 1
+        node = stack.items[stack.n]
+        # The only reference to node is ours and node is a plain built-in node: nothing
+        # else can see it, so its edges are taken out and handled here.
+        taken = (<Ops>node).edges
+        m = (<Ops>node).n
+        (<Ops>node).n = 0
+        e = taken.many if m > 2 else taken.pair
+        for i in range(m):
+            _drop(e[i].child, &stack)
+        if m > 2:
+            free(taken.many)
+        Py_DECREF(<object>node)             # childless now: its deallocation does no work
+    free(stack.items)
+
+
+cdef inline void _clear_edges(Ops node) noexcept:
+    """Take every edge out of a node, then release them (may run Python)."""
+    cdef Edges taken = node.edges
     cdef int n = node.n
     node.n = 0
-    for i in range(n):
-        _release(e[i].child)
-    if n > 2:
-        free(e)
+    if n:
+        _release(taken, n)
 
 
-cdef void _drain() noexcept:
-    global _n_pending, _draining
-    cdef PyObject* node
-    if _draining:
-        return
-    _draining = True
-    while _n_pending:
-        _n_pending -= 1
-        node = _pending[_n_pending]
-        Py_DECREF(<object>node)             # may push that node's children
-    _draining = False
+cdef bint _user_class(object node) except -1:
+    """A node of a user-defined class: a Python subclass, not a built-in class or twin."""
+    t = type(node)
+    return (Py_TYPE(node).tp_flags & Py_TPFLAGS_HEAPTYPE) != 0 and t not in _TWIN_CLASSES
 
 
 cdef int _set_grad(Ops node, object pairs) except -1:
-    """The ``grad`` setter: check every (child, local_derivative) pair, then store them."""
+    """The ``grad`` setter: check every (child, local_derivative) pair, then swap them in."""
     cdef list checked = []
     cdef Py_ssize_t i, n
-    cdef Edge* e
+    cdef Edge* e = NULL
+    cdef Edge small[2]
+    cdef Edges old
+    cdef int old_n
+    cdef object child
+    if not _user_class(node):
+        raise TypeError(
+            f"the edges of a built-in {type(node).__name__} node are set when it is made and cannot "
+            f"be changed; to make a node with children of your own, subclass Ops "
+            f"(class Square(Ops): ... self.grad = [(x, 2 * x.value)])")
+    # Checking runs Python (iteration, unpacking, float()): nothing is held yet.
     for pair in pairs:
         child, local = pair
         if not isinstance(child, Ops):
             raise TypeError(f"a child must be a node, got {type(child).__name__}")
         checked.append((child, _real(local)))
     n = len(checked)
+    if n > 0x3fffffff:
+        raise MemoryError("too many edges")
     if n > 2:
         e = <Edge*>malloc(n * sizeof(Edge))
         if e == NULL:
             raise MemoryError()
-    _clear_edges(node)
-    _drain()
+    else:
+        e = small
+    # From here to the swap no Python runs: the children are owned by `checked`.
+    for i in range(n):
+        item = <tuple>checked[i]
+        e[i].child = <PyObject*>item[0]
+        e[i].local = <double>item[1]
+        Py_INCREF(<object>e[i].child)
+    old = node.edges
+    old_n = node.n
     if n > 2:
         node.edges.many = e
     else:
-        e = node.edges.pair
-    for i in range(n):
-        child, local = checked[i]
-        Py_INCREF(child)
-        e[i].child = <PyObject*>child
-        e[i].local = local
+        for i in range(n):
+            node.edges.pair[i] = small[i]
     node.n = <int>n
+    if old_n:
+        _release(old, old_n)             # may run Python: the node is consistent already
+    return 0
+
+
+# The cyclic GC's view of a node: its children.  Installed as tp_traverse and tp_clear of
+# every node class (module end); the GC calls them for the GC-visible ones only.
+cdef int _traverse(PyObject* o, autodiff_visit visit, void* arg) noexcept:
+    cdef Ops node = <Ops>o
+    cdef Edge* e = _edges(node)
+    cdef int i, r
+    for i in range(node.n):
+        r = visit(e[i].child, arg)
+        if r:
+            return r
+    return 0
+
+
+cdef int _clear(PyObject* o) noexcept:
+    _clear_edges(<Ops>o)
     return 0
 
 # --------------------------------------------------------------------------------------
@@ -187,7 +317,40 @@ cdef int _set_grad(Ops node, object pairs) except -1:
 # --------------------------------------------------------------------------------------
 
 
-@cython.auto_pickle(False)
+def _init_node_subclass(cls, **kwargs):
+    _check_node_class(cls)
+    super(Ops, cls).__init_subclass__(**kwargs)
+
+
+def _check_node_class(cls):
+    """Refuse, when it is defined, a node class that the engine would misread or leak.
+
+    The same checks, with the same messages, as the reference engine's.
+    """
+    for name in ("value", "grad"):
+        if name in cls.__dict__:
+            raise TypeError(
+                f"class {cls.__qualname__} defines {name!r}, but a node's value and children "
+                f"are kept by the engine: set self.{name} in __init__ instead (a property or "
+                f"class attribute named {name!r} would be ignored by gradients and record)")
+    for klass in cls.__mro__:
+        if klass is Ops or klass in _BUILTIN_CLASSES:
+            break
+        slots = klass.__dict__.get("__slots__", None)
+        if slots is None or (isinstance(slots, str) and slots) or (
+                not isinstance(slots, str) and len(tuple(slots))):
+            return                      # an instance __dict__ or a slot: a GC-visible class
+    raise TypeError(
+        f"class {cls.__qualname__} declares __slots__ = () down to {klass.__name__}: the "
+        f"garbage collector could not see its nodes, and a reference cycle through one "
+        f"would never be freed; remove __slots__ or give it at least one slot")
+
+
+cdef str _LOST = ("{what} of a node ({cls}) would lose its derivative: use x.value for the "
+                  "number, or autodiff's functions (or NumPy's ufuncs, which call them) on "
+                  "nodes to keep differentiating")
+
+
 cdef class Ops:
     """Base of every node: the operators, comparisons by value, NumPy ufunc methods.
 
@@ -198,11 +361,19 @@ cdef class Ops:
             def __init__(self, x):
                 self.value = x.value ** 2
                 self.grad = [(x, 2 * x.value)]
+
+    Only nodes of such user-defined classes can have their ``.grad`` set; the built-in
+    nodes' edges are fixed when they are made.  ``float(node)`` is a TypeError (it would
+    drop the derivative): ``node.value`` is the number.  ``bool(node)`` is the truth of its
+    value, as for a float.
     """
 
     def __dealloc__(self):
         _clear_edges(self)
-        _drain()
+
+    # A user-defined node class is checked when it is defined (Cython has no
+    # __init_subclass__ method for extension types: a classmethod attribute is the same).
+    __init_subclass__ = classmethod(_init_node_subclass)
 
     @property
     def value(self):
@@ -219,9 +390,26 @@ cdef class Ops:
 
     @property
     def grad(self):
-        """The list of ``(child, local_derivative)`` pairs; the setter checks both."""
-        cdef Edge* e = _edges(self)
-        return [(<object>e[i].child, e[i].local) for i in range(self.n)]
+        """The list of ``(child, local_derivative)`` pairs; settable on user-defined nodes."""
+        cdef int i, n = self.n
+        cdef Edge small[2]
+        cdef Edge* copy = small
+        if n > 2:
+            copy = <Edge*>malloc(n * sizeof(Edge))
+            if copy == NULL:
+                raise MemoryError()
+        # A snapshot with owned references: building the list allocates, and a finalizer
+        # run by that allocation may set this node's .grad and free the edges read here.
+        memcpy(copy, _edges(self), n * sizeof(Edge))
+        for i in range(n):
+            Py_INCREF(<object>copy[i].child)
+        try:
+            return [(<object>copy[i].child, copy[i].local) for i in range(n)]
+        finally:
+            for i in range(n):
+                Py_DECREF(<object>copy[i].child)
+            if copy != small:
+                free(copy)
 
     @grad.setter
     def grad(self, pairs):
@@ -235,7 +423,15 @@ cdef class Ops:
         return f"{type(self).__name__}({self.val!r})"
 
     def __float__(self):
-        return self.val
+        raise TypeError(_LOST.format(what="float()", cls=type(self).__name__))
+
+    def __bool__(self):
+        return self.val != 0.0
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"a node ({type(self).__name__}) cannot be pickled or copied: it is "
+                        f"part of a graph; pickle its .value, or record the function "
+                        f"(autodiff.record) and call the tape again where it is needed")
 
     # Arithmetic: one node per operator (the tutorial made a - b as Add(a, Neg(b)) and a / b
     # as Mul(a, Inv(b)); Sub and Div round once, as float arithmetic does, with fewer nodes).
@@ -275,13 +471,13 @@ cdef class Ops:
         return _arith(POW, other, self)
 
     def __neg__(self):
-        return _unary(Neg, NEG, self)
+        return _unary(NEG, self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _unary(Abs, ABS, self)
+        return _unary(ABS, self)
 
     # Comparisons compare values and return bool; == and hash stay by identity.
     def __lt__(self, other):
@@ -297,41 +493,45 @@ cdef class Ops:
         return self.val >= _compare_value(other)
 
     def __hash__(self):             # defining __lt__ would otherwise drop the identity hash
-        return _Py_HashPointer(<void*>self)
+        # The address, rotated so that the alignment's zero bits do not collide (as
+        # CPython's own identity hash does), with only the public C API.
+        cdef size_t p = <size_t><void*>self
+        cdef Py_hash_t h = <Py_hash_t>((p >> 4) | (p << (8 * sizeof(size_t) - 4)))
+        return -2 if h == -1 else h
 
     # NumPy calls these on the elements of object arrays (np.sin(array) -> x.sin()).
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs)
 
-    def negative(self): return _unary(Neg, NEG, self)
-    def reciprocal(self): return _unary(Inv, INV, self)
-    def sin(self): return _unary(Sin, SIN, self)
-    def cos(self): return _unary(Cos, COS, self)
-    def tan(self): return _unary(Tan, TAN, self)
-    def arcsin(self): return _unary(Arcsin, ARCSIN, self)
-    def arccos(self): return _unary(Arccos, ARCCOS, self)
-    def arctan(self): return _unary(Arctan, ARCTAN, self)
-    def sinh(self): return _unary(Sinh, SINH, self)
-    def cosh(self): return _unary(Cosh, COSH, self)
-    def tanh(self): return _unary(Tanh, TANH, self)
-    def exp(self): return _unary(Exp, EXP, self)
-    def expm1(self): return _unary(Expm1, EXPM1, self)
-    def log(self): return _unary(Log, LOG, self)
-    def log1p(self): return _unary(Log1p, LOG1P, self)
-    def log2(self): return _unary(Log2, LOG2, self)
-    def log10(self): return _unary(Log10, LOG10, self)
-    def sqrt(self): return _unary(Sqrt, SQRT, self)
-    def sigmoid(self): return _unary(Sigmoid, SIGMOID, self)
-    def relu(self): return _unary(Relu, RELU, self)
-    def absolute(self): return _unary(Abs, ABS, self)
-    def add(self, other): return _function2(Add, ADD, self, other)
-    def multiply(self, other): return _function2(Mul, MUL, self, other)
-    def power(self, other): return _function2(Pow, POW, self, other)
-    def maximum(self, other): return _function2(Maximum, MAXIMUM, self, other)
-    def minimum(self, other): return _function2(Minimum, MINIMUM, self, other)
-    def arctan2(self, other): return _function2(Arctan2, ARCTAN2, self, other)
-    def subtract(self, other): return _function2(Sub, SUB, self, other)
-    def divide(self, other): return _function2(Div, DIV, self, other)
+    def negative(self): return _unary(NEG, self)
+    def reciprocal(self): return _unary(INV, self)
+    def sin(self): return _unary(SIN, self)
+    def cos(self): return _unary(COS, self)
+    def tan(self): return _unary(TAN, self)
+    def arcsin(self): return _unary(ARCSIN, self)
+    def arccos(self): return _unary(ARCCOS, self)
+    def arctan(self): return _unary(ARCTAN, self)
+    def sinh(self): return _unary(SINH, self)
+    def cosh(self): return _unary(COSH, self)
+    def tanh(self): return _unary(TANH, self)
+    def exp(self): return _unary(EXP, self)
+    def expm1(self): return _unary(EXPM1, self)
+    def log(self): return _unary(LOG, self)
+    def log1p(self): return _unary(LOG1P, self)
+    def log2(self): return _unary(LOG2, self)
+    def log10(self): return _unary(LOG10, self)
+    def sqrt(self): return _unary(SQRT, self)
+    def sigmoid(self): return _unary(SIGMOID, self)
+    def relu(self): return _unary(RELU, self)
+    def absolute(self): return _unary(ABS, self)
+    def add(self, other): return _binary(ADD, self, other)
+    def multiply(self, other): return _binary(MUL, self, other)
+    def power(self, other): return _binary(POW, self, other)
+    def maximum(self, other): return _binary(MAXIMUM, self, other)
+    def minimum(self, other): return _binary(MINIMUM, self, other)
+    def arctan2(self, other): return _binary(ARCTAN2, self, other)
+    def subtract(self, other): return _binary(SUB, self, other)
+    def divide(self, other): return _binary(DIV, self, other)
 
 
 cdef double _compare_value(object x) except? -1.0:
@@ -341,91 +541,132 @@ cdef double _compare_value(object x) except? -1.0:
         return float(x)
     raise TypeError(f"cannot compare a node with {type(x).__name__}")
 
+# --------------------------------------------------------------------------------------
+# Making nodes.  A node is allocated with no __init__ (tp_alloc) and filled at once, with
+# no Python in between; a built-in node with a GC-visible child is made as its class's
+# GC twin (see the module docstring).
+# --------------------------------------------------------------------------------------
 
-cdef inline Ops _unary(type cls, int op, Ops x):
-    """A new node cls(x) of a node x."""
+
+cdef inline Ops _new_node(PyTypeObject* cls):
+    return <Ops>autodiff_alloc(cls)
+
+
+cdef Ops _unary(int op, Ops x):
+    """A new node op(x) of a node x."""
     cdef double d
-    cdef Ops node = <Ops>cls.__new__(cls)
+    cdef PyTypeObject* cls = _unary_classes[op] if not _gc_visible(x) else _unary_twins[op]
+    cdef Ops node = _new_node(cls)
     node.val = _unary_quiet(op, x.val, &d)
     _add_edge(node, x, d)
     return node
 
 
-cdef object _arith(int op, object a, object b):
-    """A new node op(a, b) of nodes or numbers; NotImplemented for anything else."""
-    cdef double av, bv, da, db
-    cdef int ka = _operand(a, &av)
-    cdef int kb = _operand(b, &bv)
-    if ka == OTHER or kb == OTHER:
-        return NotImplemented
-    cdef type cls = _OPERATOR_CLASSES[op]
-    cdef Ops node = <Ops>cls.__new__(cls)
-    node.val = _binary_quiet(op, av, bv, &da, &db)
-    if ka == NODE:
-        _add_edge(node, <Ops>a, da)
-    if kb == NODE:
-        _add_edge(node, <Ops>b, db)
-    _keep_constant(node, ka == NUMBER, kb == NUMBER, av, bv)
+cdef Ops _unary_of_number(PyTypeObject* cls, int op, double x):
+    """A node op(x) of a number: no children."""
+    cdef double d
+    cdef Ops node = _new_node(cls)
+    node.val = _unary_quiet(op, x, &d)
     return node
 
 
-cdef inline void _keep_constant(Ops node, bint a_number, bint b_number, double a, double b) noexcept:
-    """In a binary node with one number operand, remember that number and its side."""
-    if a_number != b_number:
-        node.edges.one.constant = a if a_number else b
-        node.edges.one.constant_first = a_number
-
-
-cdef int _init_unary(Ops node, int op, object x) except -1:
-    """cls(x).__init__: x is a node or a number (then the node has no children)."""
-    cdef double d
-    _clear_edges(node)
-    _drain()
-    if isinstance(x, Ops):
-        node.val = _unary_quiet(op, (<Ops>x).val, &d)
-        _add_edge(node, <Ops>x, d)
-    else:
-        node.val = _unary_quiet(op, _real(x), &d)
-    return 0
-
-
-cdef int _init_binary(Ops node, int op, object a, object b) except -1:
-    """cls(a, b).__init__: a and b are nodes or numbers (a number is a constant)."""
-    cdef double av, bv, da, db
-    cdef bint a_node = isinstance(a, Ops)
-    cdef bint b_node = isinstance(b, Ops)
-    av = (<Ops>a).val if a_node else _real(a)
-    bv = (<Ops>b).val if b_node else _real(b)
-    _clear_edges(node)
-    _drain()
+cdef Ops _binary_node(PyTypeObject* cls, PyTypeObject* twin, int op, object a, object b,
+                      bint a_node, bint b_node, double av, double bv):
+    """A new node op(a, b); av and bv are the operands' values, already read."""
+    cdef double da, db
+    if (a_node and _gc_visible(a)) or (b_node and _gc_visible(b)):
+        cls = twin
+    cdef Ops node = _new_node(cls)
     node.val = _binary_quiet(op, av, bv, &da, &db)
     if a_node:
         _add_edge(node, <Ops>a, da)
     if b_node:
         _add_edge(node, <Ops>b, db)
-    _keep_constant(node, not a_node, not b_node, av, bv)
-    return 0
+    if a_node != b_node:            # one number operand: keep it, and its side, for record
+        node.edges.one.constant = bv if a_node else av
+        node.edges.one.constant_first = b_node
+    return node
 
 
-cdef object _function1(type cls, int op, object x):
+cdef object _arith(int op, object a, object b):
+    """A new node op(a, b) of nodes or numbers; NotImplemented for anything else."""
+    cdef double av, bv
+    cdef int ka = _operand(a, &av)
+    cdef int kb = _operand(b, &bv)
+    if ka == OTHER or kb == OTHER:
+        return NotImplemented
+    return _binary_node(_binary_classes[op], _binary_twins[op], op, a, b,
+                        ka == NODE, kb == NODE, av, bv)
+
+
+cdef object _binary(int op, object a, object b):
+    """The module function of a binary primitive: a node if a or b is one, else a float."""
+    cdef double av, bv, da, db
+    cdef bint a_node = isinstance(a, Ops)
+    cdef bint b_node = isinstance(b, Ops)
+    av = (<Ops>a).val if a_node else _real(a)
+    bv = (<Ops>b).val if b_node else _real(b)
+    if a_node or b_node:
+        return _binary_node(_binary_classes[op], _binary_twins[op], op, a, b,
+                            a_node, b_node, av, bv)
+    return _binary_quiet(op, av, bv, &da, &db)
+
+
+cdef object _function1(int op, object x):
     """The module function of a unary primitive: a node of a node, a float of a number."""
     cdef double d
     if isinstance(x, Ops):
-        return _unary(cls, op, <Ops>x)
+        return _unary(op, <Ops>x)
     return _unary_quiet(op, _real(x), &d)
 
 
-cdef object _function2(type cls, int op, object a, object b):
-    """The module function of a binary primitive: a node if a or b is one, else a float."""
-    cdef double da, db
-    if isinstance(a, Ops) or isinstance(b, Ops):
-        node = <Ops>cls.__new__(cls)
-        _init_binary(node, op, a, b)
-        return node
-    return _binary_quiet(op, _real(a), _real(b), &da, &db)
+cdef object _primitive_new(PyTypeObject* t, PyObject* args, PyObject* kwds):
+    """tp_new of the primitive classes: ``Sin(x)``, ``Mul(a, b)`` make a finished node.
+
+    The built-in nodes are immutable in their children, as tuples are in their items: a
+    node is complete when made, and ``__init__`` (object's) does nothing, so no call can
+    re-initialise a node that other nodes already point at.
+    """
+    cls = <type>t
+    op, arity = _CLASS_OPS[_primitive_base(cls)]
+    name = cls.__name__
+    cdef tuple argt = <tuple>args
+    cdef double av, bv
+    cdef bint exact = cls in _CLASS_OPS or cls in _TWIN_CLASSES   # else a user subclass
+    if kwds != NULL and len(<dict>kwds):
+        raise TypeError(f"{name}() takes no keyword arguments")
+    if len(argt) != arity:
+        raise TypeError(f"{name}() takes {arity} argument{'s' if arity > 1 else ''} "
+                        f"(nodes or numbers), got {len(argt)}")
+    if arity == 1:
+        x = argt[0]
+        if isinstance(x, Ops):
+            if exact:
+                return _unary(op, <Ops>x)
+            node = _new_node(t)
+            (<Ops>node).val = _unary_quiet(op, (<Ops>x).val, &av)
+            _add_edge(<Ops>node, <Ops>x, av)
+            return node
+        av = _real(x)
+        return _unary_of_number(_unary_classes[op] if exact else t, op, av)
+    a, b = argt
+    a_node, b_node = isinstance(a, Ops), isinstance(b, Ops)
+    av = (<Ops>a).val if a_node else _real(a)
+    bv = (<Ops>b).val if b_node else _real(b)
+    if exact:
+        return _binary_node(_binary_classes[op], _binary_twins[op], op, a, b,
+                            a_node, b_node, av, bv)
+    return _binary_node(t, t, op, a, b, a_node, b_node, av, bv)
 
 
-@cython.auto_pickle(False)
+def _primitive_base(cls):
+    """The built-in primitive class that cls is or derives from."""
+    for klass in cls.__mro__:
+        if klass in _CLASS_OPS:
+            return klass
+    raise TypeError(f"{cls.__name__} is not a primitive node class")
+
+
 cdef class Var(Ops):
     """A leaf node: a variable, with no children.
 
@@ -436,126 +677,95 @@ cdef class Var(Ops):
         self.val = _real(value)
 
 
-# One class per primitive, as in the tutorial; the rules are in the table above.
+# One class per primitive, as in the tutorial; the rules are in _rules.pxd.  Each is made
+# complete by its constructor (tp_new, installed at the end of the module): no __init__.
 cdef class Neg(Ops):
-    """Neg(x): the node ``negative(x)``."""
-    def __init__(self, x): _init_unary(self, NEG, x)
+    """Neg(x): the node ``negative(x)``; x is a node or a number (then no edge)."""
 
 cdef class Inv(Ops):
-    """Inv(x): the node ``reciprocal(x)``."""
-    def __init__(self, x): _init_unary(self, INV, x)
+    """Inv(x): the node ``reciprocal(x)``; x is a node or a number (then no edge)."""
 
 cdef class Sin(Ops):
-    """Sin(x): the node ``sin(x)``."""
-    def __init__(self, x): _init_unary(self, SIN, x)
+    """Sin(x): the node ``sin(x)``; x is a node or a number (then no edge)."""
 
 cdef class Cos(Ops):
-    """Cos(x): the node ``cos(x)``."""
-    def __init__(self, x): _init_unary(self, COS, x)
+    """Cos(x): the node ``cos(x)``; x is a node or a number (then no edge)."""
 
 cdef class Tan(Ops):
-    """Tan(x): the node ``tan(x)``."""
-    def __init__(self, x): _init_unary(self, TAN, x)
+    """Tan(x): the node ``tan(x)``; x is a node or a number (then no edge)."""
 
 cdef class Arcsin(Ops):
-    """Arcsin(x): the node ``arcsin(x)``."""
-    def __init__(self, x): _init_unary(self, ARCSIN, x)
+    """Arcsin(x): the node ``arcsin(x)``; x is a node or a number (then no edge)."""
 
 cdef class Arccos(Ops):
-    """Arccos(x): the node ``arccos(x)``."""
-    def __init__(self, x): _init_unary(self, ARCCOS, x)
+    """Arccos(x): the node ``arccos(x)``; x is a node or a number (then no edge)."""
 
 cdef class Arctan(Ops):
-    """Arctan(x): the node ``arctan(x)``."""
-    def __init__(self, x): _init_unary(self, ARCTAN, x)
+    """Arctan(x): the node ``arctan(x)``; x is a node or a number (then no edge)."""
 
 cdef class Sinh(Ops):
-    """Sinh(x): the node ``sinh(x)``."""
-    def __init__(self, x): _init_unary(self, SINH, x)
+    """Sinh(x): the node ``sinh(x)``; x is a node or a number (then no edge)."""
 
 cdef class Cosh(Ops):
-    """Cosh(x): the node ``cosh(x)``."""
-    def __init__(self, x): _init_unary(self, COSH, x)
+    """Cosh(x): the node ``cosh(x)``; x is a node or a number (then no edge)."""
 
 cdef class Tanh(Ops):
-    """Tanh(x): the node ``tanh(x)``."""
-    def __init__(self, x): _init_unary(self, TANH, x)
+    """Tanh(x): the node ``tanh(x)``; x is a node or a number (then no edge)."""
 
 cdef class Exp(Ops):
-    """Exp(x): the node ``exp(x)``."""
-    def __init__(self, x): _init_unary(self, EXP, x)
+    """Exp(x): the node ``exp(x)``; x is a node or a number (then no edge)."""
 
 cdef class Expm1(Ops):
-    """Expm1(x): the node ``expm1(x)``."""
-    def __init__(self, x): _init_unary(self, EXPM1, x)
+    """Expm1(x): the node ``expm1(x)``; x is a node or a number (then no edge)."""
 
 cdef class Log(Ops):
-    """Log(x): the node ``log(x)``."""
-    def __init__(self, x): _init_unary(self, LOG, x)
+    """Log(x): the node ``log(x)``; x is a node or a number (then no edge)."""
 
 cdef class Log1p(Ops):
-    """Log1p(x): the node ``log1p(x)``."""
-    def __init__(self, x): _init_unary(self, LOG1P, x)
+    """Log1p(x): the node ``log1p(x)``; x is a node or a number (then no edge)."""
 
 cdef class Log2(Ops):
-    """Log2(x): the node ``log2(x)``."""
-    def __init__(self, x): _init_unary(self, LOG2, x)
+    """Log2(x): the node ``log2(x)``; x is a node or a number (then no edge)."""
 
 cdef class Log10(Ops):
-    """Log10(x): the node ``log10(x)``."""
-    def __init__(self, x): _init_unary(self, LOG10, x)
+    """Log10(x): the node ``log10(x)``; x is a node or a number (then no edge)."""
 
 cdef class Sqrt(Ops):
-    """Sqrt(x): the node ``sqrt(x)``."""
-    def __init__(self, x): _init_unary(self, SQRT, x)
+    """Sqrt(x): the node ``sqrt(x)``; x is a node or a number (then no edge)."""
 
 cdef class Sigmoid(Ops):
-    """Sigmoid(x): the node ``sigmoid(x)``."""
-    def __init__(self, x): _init_unary(self, SIGMOID, x)
+    """Sigmoid(x): the node ``sigmoid(x)``; x is a node or a number (then no edge)."""
 
 cdef class Relu(Ops):
-    """Relu(x): the node ``relu(x)``."""
-    def __init__(self, x): _init_unary(self, RELU, x)
+    """Relu(x): the node ``relu(x)``; x is a node or a number (then no edge)."""
 
 cdef class Abs(Ops):
-    """Abs(x): the node ``absolute(x)``."""
-    def __init__(self, x): _init_unary(self, ABS, x)
+    """Abs(x): the node ``absolute(x)``; x is a node or a number (then no edge)."""
 
 cdef class Add(Ops):
     """Add(a, b): the node ``add(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, ADD, a, b)
 
 cdef class Mul(Ops):
     """Mul(a, b): the node ``multiply(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, MUL, a, b)
 
 cdef class Pow(Ops):
     """Pow(a, b): the node ``power(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, POW, a, b)
 
 cdef class Maximum(Ops):
     """Maximum(a, b): the node ``maximum(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, MAXIMUM, a, b)
 
 cdef class Minimum(Ops):
     """Minimum(a, b): the node ``minimum(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, MINIMUM, a, b)
 
 cdef class Arctan2(Ops):
     """Arctan2(a, b): the node ``arctan2(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, ARCTAN2, a, b)
 
 cdef class Sub(Ops):
     """Sub(a, b): the node ``subtract(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, SUB, a, b)
 
 cdef class Div(Ops):
     """Div(a, b): the node ``divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-    def __init__(self, a, b): _init_binary(self, DIV, a, b)
 
-
-# The class of each operator's node, by BinaryOp, for _arith.
-cdef tuple _OPERATOR_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div)
 
 
 # The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
@@ -563,147 +773,147 @@ cdef tuple _OPERATOR_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, D
 @cython.binding(False)
 def negative(x):
     """negative(...): a Neg node of nodes, or a float of numbers."""
-    return _function1(Neg, NEG, x)
+    return _function1(NEG, x)
 
 @cython.binding(False)
 def reciprocal(x):
-    """reciprocal(...): a Inv node of nodes, or a float of numbers."""
-    return _function1(Inv, INV, x)
+    """reciprocal(...): an Inv node of nodes, or a float of numbers."""
+    return _function1(INV, x)
 
 @cython.binding(False)
 def sin(x):
     """sin(...): a Sin node of nodes, or a float of numbers."""
-    return _function1(Sin, SIN, x)
+    return _function1(SIN, x)
 
 @cython.binding(False)
 def cos(x):
     """cos(...): a Cos node of nodes, or a float of numbers."""
-    return _function1(Cos, COS, x)
+    return _function1(COS, x)
 
 @cython.binding(False)
 def tan(x):
     """tan(...): a Tan node of nodes, or a float of numbers."""
-    return _function1(Tan, TAN, x)
+    return _function1(TAN, x)
 
 @cython.binding(False)
 def arcsin(x):
-    """arcsin(...): a Arcsin node of nodes, or a float of numbers."""
-    return _function1(Arcsin, ARCSIN, x)
+    """arcsin(...): an Arcsin node of nodes, or a float of numbers."""
+    return _function1(ARCSIN, x)
 
 @cython.binding(False)
 def arccos(x):
-    """arccos(...): a Arccos node of nodes, or a float of numbers."""
-    return _function1(Arccos, ARCCOS, x)
+    """arccos(...): an Arccos node of nodes, or a float of numbers."""
+    return _function1(ARCCOS, x)
 
 @cython.binding(False)
 def arctan(x):
-    """arctan(...): a Arctan node of nodes, or a float of numbers."""
-    return _function1(Arctan, ARCTAN, x)
+    """arctan(...): an Arctan node of nodes, or a float of numbers."""
+    return _function1(ARCTAN, x)
 
 @cython.binding(False)
 def sinh(x):
     """sinh(...): a Sinh node of nodes, or a float of numbers."""
-    return _function1(Sinh, SINH, x)
+    return _function1(SINH, x)
 
 @cython.binding(False)
 def cosh(x):
     """cosh(...): a Cosh node of nodes, or a float of numbers."""
-    return _function1(Cosh, COSH, x)
+    return _function1(COSH, x)
 
 @cython.binding(False)
 def tanh(x):
     """tanh(...): a Tanh node of nodes, or a float of numbers."""
-    return _function1(Tanh, TANH, x)
+    return _function1(TANH, x)
 
 @cython.binding(False)
 def exp(x):
-    """exp(...): a Exp node of nodes, or a float of numbers."""
-    return _function1(Exp, EXP, x)
+    """exp(...): an Exp node of nodes, or a float of numbers."""
+    return _function1(EXP, x)
 
 @cython.binding(False)
 def expm1(x):
-    """expm1(...): a Expm1 node of nodes, or a float of numbers."""
-    return _function1(Expm1, EXPM1, x)
+    """expm1(...): an Expm1 node of nodes, or a float of numbers."""
+    return _function1(EXPM1, x)
 
 @cython.binding(False)
 def log(x):
     """log(...): a Log node of nodes, or a float of numbers."""
-    return _function1(Log, LOG, x)
+    return _function1(LOG, x)
 
 @cython.binding(False)
 def log1p(x):
     """log1p(...): a Log1p node of nodes, or a float of numbers."""
-    return _function1(Log1p, LOG1P, x)
+    return _function1(LOG1P, x)
 
 @cython.binding(False)
 def log2(x):
     """log2(...): a Log2 node of nodes, or a float of numbers."""
-    return _function1(Log2, LOG2, x)
+    return _function1(LOG2, x)
 
 @cython.binding(False)
 def log10(x):
     """log10(...): a Log10 node of nodes, or a float of numbers."""
-    return _function1(Log10, LOG10, x)
+    return _function1(LOG10, x)
 
 @cython.binding(False)
 def sqrt(x):
     """sqrt(...): a Sqrt node of nodes, or a float of numbers."""
-    return _function1(Sqrt, SQRT, x)
+    return _function1(SQRT, x)
 
 @cython.binding(False)
 def sigmoid(x):
     """sigmoid(...): a Sigmoid node of nodes, or a float of numbers."""
-    return _function1(Sigmoid, SIGMOID, x)
+    return _function1(SIGMOID, x)
 
 @cython.binding(False)
 def relu(x):
     """relu(...): a Relu node of nodes, or a float of numbers."""
-    return _function1(Relu, RELU, x)
+    return _function1(RELU, x)
 
 @cython.binding(False)
 def absolute(x):
-    """absolute(...): a Abs node of nodes, or a float of numbers."""
-    return _function1(Abs, ABS, x)
+    """absolute(...): an Abs node of nodes, or a float of numbers."""
+    return _function1(ABS, x)
 
 @cython.binding(False)
 def add(a, b):
-    """add(...): a Add node of nodes, or a float of numbers."""
-    return _function2(Add, ADD, a, b)
+    """add(...): an Add node of nodes, or a float of numbers."""
+    return _binary(ADD, a, b)
 
 @cython.binding(False)
 def multiply(a, b):
     """multiply(...): a Mul node of nodes, or a float of numbers."""
-    return _function2(Mul, MUL, a, b)
+    return _binary(MUL, a, b)
 
 @cython.binding(False)
 def power(a, b):
     """power(...): a Pow node of nodes, or a float of numbers."""
-    return _function2(Pow, POW, a, b)
+    return _binary(POW, a, b)
 
 @cython.binding(False)
 def maximum(a, b):
     """maximum(...): a Maximum node of nodes, or a float of numbers."""
-    return _function2(Maximum, MAXIMUM, a, b)
+    return _binary(MAXIMUM, a, b)
 
 @cython.binding(False)
 def minimum(a, b):
     """minimum(...): a Minimum node of nodes, or a float of numbers."""
-    return _function2(Minimum, MINIMUM, a, b)
+    return _binary(MINIMUM, a, b)
 
 @cython.binding(False)
 def arctan2(a, b):
-    """arctan2(...): a Arctan2 node of nodes, or a float of numbers."""
-    return _function2(Arctan2, ARCTAN2, a, b)
+    """arctan2(...): an Arctan2 node of nodes, or a float of numbers."""
+    return _binary(ARCTAN2, a, b)
 
 @cython.binding(False)
 def subtract(a, b):
     """subtract(...): a Sub node of nodes, or a float of numbers."""
-    return _function2(Sub, SUB, a, b)
+    return _binary(SUB, a, b)
 
 @cython.binding(False)
 def divide(a, b):
     """divide(...): a Div node of nodes, or a float of numbers."""
-    return _function2(Div, DIV, a, b)
+    return _binary(DIV, a, b)
 
 
 PRIMITIVES = {
@@ -716,6 +926,7 @@ PRIMITIVES = {
 }
 for _name, _cls in PRIMITIVES.items():
     __all__ += [_name, _cls.__name__]
+del _name, _cls
 
 # --------------------------------------------------------------------------------------
 # Gradients: sort once (iterative depth-first post-order), sweep adjoints in reverse.
@@ -841,14 +1052,35 @@ def get_gradients(root):
     if not isinstance(root, Ops):
         raise TypeError(f"expected a node, got {type(root).__name__}")
     _adjoints(<Ops>root, &w)
+    # Own every node before the first allocation: inserting into the dict calls the nodes'
+    # __hash__ (a user class may define it) and allocates, and either may free nodes.
+    for i in range(w.n):
+        Py_INCREF(<object>w.order[i])
     _unmark(&w, NULL, 0)
     try:
-        result = _PyDict_NewPresized(w.n - 1)
+        result = {}
         for i in range(w.n - 2, -1, -1):
             result[<object>w.order[i]] = w.adjoint[i]
     finally:
+        for i in range(w.n):
+            Py_DECREF(<object>w.order[i])
         _free_walk(&w)
     return result
+
+
+cdef list _snapshot_wrt(object wrt):
+    """The nodes of ``wrt`` as an exact list of owned references, checked once."""
+    if isinstance(wrt, _ndarray):
+        nodes = np.asarray(wrt).ravel().tolist()
+    elif isinstance(wrt, (list, tuple)):
+        nodes = list(wrt)
+    else:
+        raise TypeError(f"wrt must be a node, a list or tuple of nodes, or an object array "
+                        f"of nodes, got {type(wrt).__name__}")
+    for node in nodes:
+        if not isinstance(node, Ops):
+            raise TypeError(f"wrt must hold nodes, got {type(node).__name__}")
+    return nodes
 
 
 def gradients(root, wrt):
@@ -865,21 +1097,12 @@ def gradients(root, wrt):
     cdef Py_ssize_t i, k
     cdef double* out
     cdef int m
-    cdef bint is_array
     cdef Py_buffer view
+    cdef list nodes
     if isinstance(wrt, Ops):
         return gradients(root, [wrt])[0]
-    is_array = isinstance(wrt, _ndarray)
-    if is_array:
-        nodes = wrt.ravel().tolist()
-    elif isinstance(wrt, (list, tuple)):
-        nodes = wrt
-    else:
-        raise TypeError(f"wrt must be a node, a list or tuple of nodes, or an object array, "
-                        f"got {type(wrt).__name__}")
-    for node in nodes:
-        if not isinstance(node, Ops):
-            raise TypeError(f"wrt must hold nodes, got {type(node).__name__}")
+    shape = np.shape(wrt) if isinstance(wrt, _ndarray) else None
+    nodes = _snapshot_wrt(wrt)          # may run Python (a list subclass's __iter__)
     if not isinstance(root, Ops):
         raise TypeError(f"expected a node, got {type(root).__name__}")
     k = len(nodes)
@@ -888,21 +1111,44 @@ def gradients(root, wrt):
         raise MemoryError()
     try:
         _adjoints(<Ops>root, &w)
+        # C only from the walk to the unmarking: nodes is an exact list we own.
         for i in range(k):
             m = (<Ops>nodes[i]).mark
             out[i] = w.adjoint[m - 1] if m > 0 else 0.0
         _unmark(&w, NULL, 0)
         _free_walk(&w)
-        if not is_array:
+        if shape is None:
             return [out[i] for i in range(k)]
         # A float64 array filled through the buffer protocol (no memoryview object).
         result = np.empty(k, dtype=np.float64)
         PyObject_GetBuffer(result, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
         memcpy(view.buf, out, k * sizeof(double))
         PyBuffer_Release(&view)
-        return result.reshape(wrt.shape)
+        return result.reshape(shape)
     finally:
         free(out)
+
+
+def _reached(root, wrt):
+    """For each node of the list ``wrt``: whether the walk from root reaches it (frontend)."""
+    cdef Walk w
+    cdef list nodes = _snapshot_wrt(wrt)
+    cdef Py_ssize_t i, k = len(nodes)
+    cdef char* hit
+    if not isinstance(root, Ops):
+        return [False] * k
+    hit = <char*>malloc(max(k, 1))
+    if hit == NULL:
+        raise MemoryError()
+    try:
+        _topological_order(<Ops>root, &w)
+        for i in range(k):
+            hit[i] = (<Ops>nodes[i]).mark > 0
+        _unmark(&w, NULL, 0)
+        _free_walk(&w)
+        return [hit[i] != 0 for i in range(k)]
+    finally:
+        free(hit)
 
 # --------------------------------------------------------------------------------------
 # Arrays (the tutorial's vectorised use) and NumPy ufuncs on single nodes
@@ -917,19 +1163,20 @@ def to_var(array):
     """
     cdef Py_ssize_t i
     cdef Ops node
+    cdef const double[::1] values
     a = np.asarray(array)
     if a.dtype.kind not in "biufO":
         raise TypeError(f"to_var needs real numbers, got an array of {a.dtype}")
     out = np.empty(a.shape, dtype=object)
     flat = out.reshape(-1)
     if a.dtype.kind == "O":
-        for i, v in enumerate(a.flat):
+        for i, v in enumerate(a.ravel().tolist()):
             flat[i] = Var(v)
         return out
-    cdef double[::1] values = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+    values = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)   # read-only is fine
     nodes = [None] * values.shape[0]
     for i in range(values.shape[0]):
-        node = Var.__new__(Var)
+        node = _new_node(<PyTypeObject*>Var)
         node.val = values[i]
         nodes[i] = node
     flat[:] = nodes
@@ -952,5 +1199,48 @@ def to_vals(array):
         out[i] = (<Ops>v).val if isinstance(v, Ops) else _real(v)
     return result.reshape(a.shape)
 
+# --------------------------------------------------------------------------------------
+# The node classes registered: ops by class, GC twins, tp_traverse/tp_clear, tp_new.
+# --------------------------------------------------------------------------------------
+
+# By UnaryOp and BinaryOp, the order of _rules.pxd.
+cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh,
+                             Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu,
+                             Abs)
+cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div)
+
+_CLASS_OPS = {}
+for _i, _cls in enumerate(_UNARY_CLASSES):
+    _CLASS_OPS[_cls] = (_i, 1)
+for _i, _cls in enumerate(_BINARY_CLASSES):
+    _CLASS_OPS[_cls] = (_i, 2)
+_BUILTIN_CLASSES = frozenset(_CLASS_OPS) | {Var}
+
+for _cls in (Ops,) + tuple(_BUILTIN_CLASSES):
+    autodiff_set_gc_slots(<PyTypeObject*>_cls, <void*>_traverse, <void*>_clear)
+for _cls in _CLASS_OPS:
+    autodiff_set_new(<PyTypeObject*>_cls, <void*>_primitive_new)
+
+
+def _gc_twin(cls):
+    """The hidden GC-tracked subclass of a primitive class, for nodes above user nodes.
+
+    Same name and behaviour; the one slot (always empty) makes it a GC type, whose
+    traversal then reaches the edges through the base classes' tp_traverse.
+    """
+    return type(cls.__name__, (cls,), {"__slots__": ("_gc_",), "__module__": __name__,
+                                       "__qualname__": cls.__qualname__,
+                                       "__doc__": cls.__doc__})
+
+
+_TWINS = tuple(_gc_twin(_cls) for _cls in _UNARY_CLASSES + _BINARY_CLASSES)
+_TWIN_CLASSES = frozenset(_TWINS)
+for _i in range(len(_UNARY_CLASSES)):
+    _unary_classes[_i] = <PyTypeObject*>_UNARY_CLASSES[_i]
+    _unary_twins[_i] = <PyTypeObject*>_TWINS[_i]
+for _i in range(len(_BINARY_CLASSES)):
+    _binary_classes[_i] = <PyTypeObject*>_BINARY_CLASSES[_i]
+    _binary_twins[_i] = <PyTypeObject*>_TWINS[len(_UNARY_CLASSES) + _i]
+del _i, _cls
 
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}

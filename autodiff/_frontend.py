@@ -14,10 +14,12 @@ functional API makes the leaves and calls the engine's ``gradients`` once per ca
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import math
 import os
 import sys
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -176,6 +178,8 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
     Ops = engine["Ops"]
     engine_gradients = engine["gradients"]
 
+    engine_reached = importlib.import_module(engine_gradients.__module__)._reached
+
     def _evaluate(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                   argnums: Any) -> Tuple[float, Any]:
         call_args, slots, single = _args.make_leaves(engine, args, argnums)
@@ -185,7 +189,28 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
             value, flat = out.value, engine_gradients(out, leaves)
         else:                               # f does not depend on its arguments
             value, flat = out, [0.0] * len(leaves)
+        _warn_if_independent(f, out, slots, flat, argnums)
         return value, _args.split_gradients(flat, slots, single)
+
+    def _warn_if_independent(f: Callable[..., Any], out: Any, slots: List[Any],
+                             flat: List[float], argnums: Any) -> None:
+        """Warn, as autograd does, for a differentiated argument the output does not use.
+
+        Its gradient is zero, which is right, but usually a mistake (a float() or .value
+        inside f, or the wrong argnums).  Only an argument whose gradient is all zeros is
+        looked at, so a walk is made only then.
+        """
+        indices, _ = _args.normalize_argnums(argnums, sys.maxsize)
+        k = 0
+        for i, slot in zip(indices, slots):
+            n = len(slot.leaves)
+            if not any(flat[k:k + n]) and not any(engine_reached(out, slot.leaves)):
+                name = getattr(f, "__name__", "f")
+                warnings.warn(f"the output of {name} does not depend on argument {i}: its "
+                              f"gradient is zero (was the argument turned into a number, "
+                              f"e.g. with .value, or is argnums wrong?)", UserWarning,
+                              stacklevel=4)
+            k += n
 
     def _check_argnums(argnums: Any) -> None:
         """TypeError now for an argnums that is not an int or a tuple of ints."""

@@ -190,6 +190,50 @@ BINARY = [
 # --------------------------------------------------------------------------------------
 
 
+_LOST = ("{what} of a node ({cls}) would lose its derivative: use x.value for the number, "
+         "or autodiff's functions (or NumPy's ufuncs, which call them) on nodes to keep "
+         "differentiating")
+
+
+def _blank(cls):
+    """A node of class cls with value 0.0 and no children."""
+    node = object.__new__(cls)
+    node._value, node._grad = 0.0, []
+    return node
+
+
+def _check_node_class(cls):
+    """Refuse, when it is defined, a node class that the engine would misread or leak.
+
+    Both engines make the same checks: a class attribute ``value`` or ``grad`` would hide
+    the node's own (the compiled engine keeps them in C fields), and a class whose
+    instances have neither a ``__dict__`` nor a slot would be invisible to the cyclic
+    garbage collector of the compiled engine, so a reference cycle through it would leak.
+    """
+    for name in ("value", "grad"):
+        if name in cls.__dict__:
+            raise TypeError(
+                f"class {cls.__qualname__} defines {name!r}, but a node's value and children "
+                f"are kept by the engine: set self.{name} in __init__ instead (a property or "
+                f"class attribute named {name!r} would be ignored by gradients and record)")
+    for klass in cls.__mro__:
+        if klass is Ops or klass in _BUILTIN_CLASSES:
+            break
+        slots = klass.__dict__.get("__slots__", None)
+        if slots is None or (isinstance(slots, str) and slots) or (
+                not isinstance(slots, str) and len(tuple(slots))):
+            return                      # an instance __dict__ or a slot: a GC-visible class
+    raise TypeError(
+        f"class {cls.__qualname__} declares __slots__ = () down to {klass.__name__}: the "
+        f"garbage collector could not see its nodes, and a reference cycle through one "
+        f"would never be freed; remove __slots__ or give it at least one slot")
+
+
+_defining_builtins = True       # the built-in classes below are not checked
+_BUILTIN_CLASSES = frozenset()  # filled once they exist
+_PRIMITIVE_CLASSES = ()
+
+
 class Ops:
     """Base of every node: the operators, comparisons by value, NumPy ufunc methods.
 
@@ -201,14 +245,23 @@ class Ops:
                 self.value = x.value ** 2
                 self.grad = [(x, 2 * x.value)]
 
-    Until they are set, a node's value is 0.0 and it has no children.
+    Until they are set, a node's value is 0.0 and it has no children.  Only nodes of such
+    user-defined classes can have their ``.grad`` set; the built-in nodes' edges are fixed
+    when they are made.  ``float(node)`` is a TypeError (it would drop the derivative):
+    ``node.value`` is the number.  ``bool(node)`` is the truth of its value, as for a float.
     """
     __slots__ = ("_value", "_grad")
 
     def __new__(cls, *args, **kwargs):
-        node = super().__new__(cls)
-        node._value, node._grad = 0.0, []
-        return node
+        if issubclass(cls, _PRIMITIVE_CLASSES):
+            raise TypeError(f"{__name__}.Ops.__new__({cls.__module__}.{cls.__qualname__}) is "
+                            f"not safe, use {cls.__module__}.{cls.__qualname__}.__new__()")
+        return _blank(cls)
+
+    def __init_subclass__(cls, **kwargs):
+        if not _defining_builtins:
+            _check_node_class(cls)
+        super().__init_subclass__(**kwargs)
 
     @property
     def value(self):
@@ -226,6 +279,11 @@ class Ops:
 
     @grad.setter
     def grad(self, pairs):
+        if type(self) in _BUILTIN_CLASSES:
+            raise TypeError(
+                f"the edges of a built-in {type(self).__name__} node are set when it is made "
+                f"and cannot be changed; to make a node with children of your own, subclass "
+                f"Ops (class Square(Ops): ... self.grad = [(x, 2 * x.value)])")
         checked = []
         for pair in pairs:
             child, local = pair
@@ -238,7 +296,15 @@ class Ops:
         return f"{type(self).__name__}({self.value!r})"
 
     def __float__(self):
-        return self.value
+        raise TypeError(_LOST.format(what="float()", cls=type(self).__name__))
+
+    def __bool__(self):
+        return self.value != 0.0
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"a node ({type(self).__name__}) cannot be pickled or copied: it is "
+                        f"part of a graph; pickle its .value, or record the function "
+                        f"(autodiff.record) and call the tape again where it is needed")
 
     # Arithmetic: one node per operator (the tutorial made a - b as Add(a, Neg(b)) and a / b
     # as Mul(a, Inv(b)); Sub and Div round once, as float arithmetic does, with fewer nodes).
@@ -339,36 +405,54 @@ class Var(Ops):
         self._grad = []
 
 
+def _arity_error(cname, arity, args, kwargs):
+    if kwargs:
+        return TypeError(f"{cname}() takes no keyword arguments")
+    return TypeError(f"{cname}() takes {arity} argument{'s' if arity > 1 else ''} "
+                     f"(nodes or numbers), got {len(args)}")
+
+
+# A primitive node is made complete by its class's __new__, and has no __init__ (object's
+# ignores the arguments): like a tuple, it cannot be re-initialised once other nodes
+# point at it.
 def _unary_class(fname, cname, value_rule, derivative_rule):
-    def __init__(self, x):
+    def __new__(cls, *args, **kwargs):
+        if len(args) != 1 or kwargs:
+            raise _arity_error(cname, 1, args, kwargs)
+        x = args[0]
+        self = _blank(cls)
         if not isinstance(x, Ops):
-            xv = _real(x)
-            self.value = value_rule(xv)
-            self._grad = []
-            return
+            self._value = value_rule(_real(x))
+            return self
         xv = x.value
         y = value_rule(xv)
-        self.value = y
+        self._value = y
         self._grad = [(x, derivative_rule(xv, y))]
+        return self
     doc = f"{cname}(x): the node ``{fname}(x)``; x is a node or a number (then no edge)."
-    return type(cname, (Ops,), {"__init__": __init__, "__slots__": (), "__doc__": doc,
+    return type(cname, (Ops,), {"__new__": __new__, "__slots__": (), "__doc__": doc,
                                 "__module__": __name__})
 
 
 def _binary_class(fname, cname, rule):
-    def __init__(self, a, b):
+    def __new__(cls, *args, **kwargs):
+        if len(args) != 2 or kwargs:
+            raise _arity_error(cname, 2, args, kwargs)
+        a, b = args
         a_node, b_node = isinstance(a, Ops), isinstance(b, Ops)
         av = a.value if a_node else _real(a)
         bv = b.value if b_node else _real(b)
         y, da, db = rule(av, bv)
-        self.value = y
+        self = _blank(cls)
+        self._value = y
         self._grad = ([(a, da)] if a_node else []) + ([(b, db)] if b_node else [])
         # With one number operand, keep it and its side, so that ``record`` can replay it.
         self._number = (bv, False) if a_node and not b_node else (
             (av, True) if b_node and not a_node else None)
+        return self
     doc = (f"{cname}(a, b): the node ``{fname}(a, b)``; a and b are nodes or numbers "
            "(a number is a constant: no edge).")
-    return type(cname, (Ops,), {"__init__": __init__, "__slots__": ("_number",),
+    return type(cname, (Ops,), {"__new__": __new__, "__slots__": ("_number",),
                                 "__doc__": doc, "__module__": __name__})
 
 
@@ -378,6 +462,9 @@ for _f, _c, _v, _d in UNARY:
 for _f, _c, _r in BINARY:
     PRIMITIVES[_f] = globals()[_c] = _binary_class(_f, _c, _r)
 del _f, _c, _v, _d, _r
+_PRIMITIVE_CLASSES = tuple(PRIMITIVES.values())
+_BUILTIN_CLASSES = frozenset(_PRIMITIVE_CLASSES) | {Ops, Var}
+_defining_builtins = False
 
 
 def _function(name, cls, arity):
@@ -475,16 +562,37 @@ def gradients(root, wrt):
     """
     if isinstance(wrt, Ops):
         return gradients(root, [wrt])[0]
-    if isinstance(wrt, np.ndarray):
-        return np.array(gradients(root, list(wrt.flat)), dtype=np.float64).reshape(wrt.shape)
-    if not isinstance(wrt, (list, tuple)):
-        raise TypeError(f"wrt must be a node, a list or tuple of nodes, or an object array, "
-                        f"got {type(wrt).__name__}")
-    for w in wrt:
-        if not isinstance(w, Ops):
-            raise TypeError(f"wrt must hold nodes, got {type(w).__name__}")
+    shape = np.shape(wrt) if isinstance(wrt, np.ndarray) else None
+    nodes = _snapshot_wrt(wrt)
     _, position, adjoint = _adjoints(root)
-    return [adjoint[position[id(w)]] if id(w) in position else 0.0 for w in wrt]
+    grads = [adjoint[position[id(w)]] if id(w) in position else 0.0 for w in nodes]
+    if shape is None:
+        return grads
+    return np.array(grads, dtype=np.float64).reshape(shape)
+
+
+def _snapshot_wrt(wrt):
+    """The nodes of ``wrt`` as a plain list, checked once."""
+    if isinstance(wrt, np.ndarray):
+        nodes = np.asarray(wrt).ravel().tolist()
+    elif isinstance(wrt, (list, tuple)):
+        nodes = list(wrt)
+    else:
+        raise TypeError(f"wrt must be a node, a list or tuple of nodes, or an object array "
+                        f"of nodes, got {type(wrt).__name__}")
+    for node in nodes:
+        if not isinstance(node, Ops):
+            raise TypeError(f"wrt must hold nodes, got {type(node).__name__}")
+    return nodes
+
+
+def _reached(root, wrt):
+    """For each node of the list ``wrt``: whether the walk from root reaches it (frontend)."""
+    nodes = _snapshot_wrt(wrt)
+    if not isinstance(root, Ops):
+        return [False] * len(nodes)
+    _, position = _topological_order(root)
+    return [id(w) in position for w in nodes]
 
 
 # --------------------------------------------------------------------------------------

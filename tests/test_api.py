@@ -175,11 +175,14 @@ def test_equality_and_hash_by_identity(ad):
     assert {s: 1}[s] == 1
 
 
-def test_float_and_repr(ad):
+def test_float_is_refused_and_repr(ad):
     a, b = ad.Var(4), ad.Var(3)
     d = a * (a + b)
-    assert float(d) == 28.0 and type(float(d)) is float
-    assert math.sin(d) == math.sin(28.0)         # math functions accept nodes via __float__
+    # float(node) would drop the derivative: refused, with what to use instead.
+    for convert in (float, math.sin, complex):
+        with pytest.raises(TypeError, match=r"lose its derivative.*x\.value"):
+            convert(d)
+    assert d.value == 28.0 and type(d.value) is float
     assert repr(d) == "Mul(28.0)"
     assert repr(a) == "Var(4.0)"
     assert repr(ad.Sin(ad.Var(0.0))) == "Sin(0.0)"

@@ -211,7 +211,7 @@ def test_failed_grad_assignment_keeps_the_old_edges(ad):
 
 def test_cycle_is_an_error_and_leaves_the_graph_usable(ad):
     x, y, f = _graph(ad)
-    a = ad.Var(1.0)
+    a = _user_node(ad, [])
     b = a * 2.0 + f
     a.grad = [(b, 1.0)]                      # a -> b -> a: not a DAG any more
     with pytest.raises(ValueError):

@@ -115,11 +115,26 @@ def test_undifferentiated_arguments_and_keywords_pass_through(ad):
     assert ad.value_and_grad(f)(3.0, None) == (9.0, 6.0)
 
 
-def test_a_function_that_ignores_its_argument_has_zero_gradient(ad):
-    g = ad.grad(lambda v: 3.0)(np.ones((2, 2)))
+def test_a_function_that_ignores_its_argument_has_zero_gradient_and_warns(ad):
+    # As autograd: the gradient is zero, with a warning naming the argument.
+    with pytest.warns(UserWarning, match="does not depend on argument 0"):
+        g = ad.grad(lambda v: 3.0)(np.ones((2, 2)))
     np.testing.assert_array_equal(g, np.zeros((2, 2)))
-    assert ad.value_and_grad(lambda x: np.float64(2.5))(1.0) == (2.5, 0.0)
-    assert ad.grad(lambda x, y: y, argnums=(0, 1))(1.0, 2.0) == (0.0, 1.0)
+    with pytest.warns(UserWarning, match="does not depend on argument 0"):
+        assert ad.value_and_grad(lambda x: np.float64(2.5))(1.0) == (2.5, 0.0)
+    with pytest.warns(UserWarning, match="does not depend on argument 0") as record:
+        assert ad.grad(lambda x, y: y, argnums=(0, 1))(1.0, 2.0) == (0.0, 1.0)
+    assert len(record) == 1                      # argument 1 is used: no warning for it
+    with pytest.warns(UserWarning, match="does not depend on argument 0"):
+        ad.grad(lambda x: ad.Var(x.value) * 2.0)(1.0)      # .value cuts the derivative
+
+
+def test_no_warning_for_a_zero_gradient_that_is_a_derivative(ad):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ad.grad(ad.relu)(-1.0) == 0.0             # reached, derivative 0: no warning
+        assert ad.grad(lambda x: x * 0.0)(2.0) == 0.0
 
 
 def test_grad_keeps_the_functions_name(ad):
