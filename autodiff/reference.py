@@ -33,7 +33,15 @@ inf, nan = math.inf, math.nan
 
 
 def _real(x):
-    """``x`` as a float if it is a real number (int, float, NumPy real scalar), else TypeError."""
+    """``x`` as a float if it is a real number, else TypeError.
+
+    A number is read as C reads it (``PyFloat_AsDouble``, as ``math.sin`` and the compiled
+    engine do): a ``float`` subclass gives the double it holds, whatever its ``__float__``
+    says; any other real number (int and its subclasses, ``bool``, ``Fraction``, NumPy real
+    scalars) gives ``float(x)``, so an int subclass's own ``__float__`` is used.
+    """
+    if issubclass(type(x), float):      # PyFloat_Check: by type, not by __class__
+        return float.__float__(x)
     if isinstance(x, numbers.Real):
         return float(x)
     raise TypeError(f"expected a real number or a node, got {type(x).__name__}")
