@@ -38,11 +38,13 @@ def _real(x):
     A number is read as C reads it (``PyFloat_AsDouble``, as ``math.sin`` and the compiled
     engine do): a ``float`` subclass gives the double it holds, whatever its ``__float__``
     says; any other real number (int and its subclasses, ``bool``, ``Fraction``, NumPy real
-    scalars) gives ``float(x)``, so an int subclass's own ``__float__`` is used.
+    scalars) gives ``float(x)``, so an int subclass's own ``__float__`` is used.  A NumPy
+    bool (not a ``numbers.Real``) is a number too, 0.0 or 1.0, as ``True`` is, as NumPy and
+    ``math`` take it, and as ``to_var`` of a bool array needs.
     """
     if issubclass(type(x), float):      # PyFloat_Check: by type, not by __class__
         return float.__float__(x)
-    if isinstance(x, numbers.Real):
+    if isinstance(x, (numbers.Real, np.bool_)):
         return float(x)
     raise TypeError(f"expected a real number or a node, got {type(x).__name__}")
 
