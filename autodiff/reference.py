@@ -33,8 +33,18 @@ inf, nan = math.inf, math.nan
 
 
 def _real(x):
-    """``x`` as a float if it is a real number (int, float, NumPy real scalar), else TypeError."""
-    if isinstance(x, numbers.Real):
+    """``x`` as a float if it is a real number, else TypeError.
+
+    A number is read as C reads it (``PyFloat_AsDouble``, as ``math.sin`` and the compiled
+    engine do): a ``float`` subclass gives the double it holds, whatever its ``__float__``
+    says; any other real number (int and its subclasses, ``bool``, ``Fraction``, NumPy real
+    scalars) gives ``float(x)``, so an int subclass's own ``__float__`` is used.  A NumPy
+    bool (not a ``numbers.Real``) is a number too, 0.0 or 1.0, as ``True`` is, as NumPy and
+    ``math`` take it, and as ``to_var`` of a bool array needs.
+    """
+    if issubclass(type(x), float):      # PyFloat_Check: by type, not by __class__
+        return float.__float__(x)
+    if isinstance(x, (numbers.Real, np.bool_)):
         return float(x)
     raise TypeError(f"expected a real number or a node, got {type(x).__name__}")
 
@@ -75,17 +85,33 @@ _log10 = _ieee(math.log10, pole=0.0)
 _sqrt = _ieee(math.sqrt)
 
 
+def _odd_integer(b):
+    """True if b is an odd integer: then pow keeps the sign of a negative or zero base.
+
+    ``fmod`` is exact, so this is right for non-integers near an odd integer
+    (-0.9999999999999999 is not odd, though ``b % 2.0`` rounds to 1.0 there), for negative
+    odd integers, and for |b| >= 2**53 (all even), as C99 Annex F defines it.
+    """
+    return math.isfinite(b) and abs(math.fmod(b, 2.0)) == 1.0
+
+
 def _pow(a, b):
-    """C's pow(a, b): inf at 0 to a negative power, nan for a negative base and fractional b."""
+    """C's pow(a, b) (C99 Annex F).
+
+    ``math.pow`` returns C's result except where it raises: a zero base to a negative power
+    (C: inf, with the base's sign if b is an odd integer), a negative base to a non-integer
+    power (C: nan) and overflow (C: inf, negative for a negative base and odd integer b).
+    NumPy's ``np.power`` is not C's pow: it takes b = 0.5 as sqrt (``(-0.0) ** 0.5`` is -0.0
+    there, +0.0 in C) and b = -1 as 1 / a (rounding differently from glibc's pow).
+    """
     try:
         return math.pow(a, b)
-    except (ValueError, OverflowError) as error:
-        odd = b % 2.0 == 1.0
+    except ValueError:
         if a == 0.0:
-            return math.copysign(inf, a) if odd else inf
-        if isinstance(error, ValueError):
-            return nan
-        return -inf if (a < 0.0 and odd) else inf
+            return math.copysign(inf, a) if _odd_integer(b) else inf
+        return nan
+    except OverflowError:
+        return -inf if (a < 0.0 and _odd_integer(b)) else inf
 
 
 def _sigmoid(x):
