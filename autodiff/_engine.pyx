@@ -87,6 +87,7 @@ from autodiff import _ufunc
 ENGINE = "compiled"
 
 cdef type _ndarray = np.ndarray           # looked up once, not per call
+cdef type _npbool = np.bool_              # not a numbers.Real, but a number as True is
 
 __all__ = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
            "to_vals"]
@@ -103,10 +104,12 @@ cdef PyTypeObject* _binary_twins[8]
 
 
 cdef double _real(object x) except? -1.0:
-    """x as a double if it is a real number (int, float, NumPy real scalar), else TypeError."""
+    """x as a double if it is a real number (int, float, NumPy real scalar or bool), else
+    TypeError.  A float subclass gives the double it holds (as C's PyFloat_AsDouble), any
+    other real number float(x); the reference engine's _real says why."""
     if isinstance(x, float):
         return <double>x
-    if isinstance(x, numbers.Real):
+    if isinstance(x, numbers.Real) or isinstance(x, _npbool):
         return float(x)
     raise TypeError(f"expected a real number or a node, got {type(x).__name__}")
 
@@ -125,7 +128,7 @@ cdef int _operand(object x, double* v) except -1:
     if isinstance(x, float):
         v[0] = <double>x
         return NUMBER
-    if isinstance(x, numbers.Real):
+    if isinstance(x, numbers.Real) or isinstance(x, _npbool):
         v[0] = float(x)
         return NUMBER
     return OTHER
@@ -537,8 +540,8 @@ cdef class Ops:
 cdef double _compare_value(object x) except? -1.0:
     if isinstance(x, Ops):
         return (<Ops>x).val
-    if isinstance(x, numbers.Real):
-        return float(x)
+    if isinstance(x, float) or isinstance(x, numbers.Real) or isinstance(x, _npbool):
+        return _real(x)                 # numbers are read as arithmetic reads them
     raise TypeError(f"cannot compare a node with {type(x).__name__}")
 
 # --------------------------------------------------------------------------------------

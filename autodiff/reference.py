@@ -398,8 +398,8 @@ class Ops:
 def _value_of(x):
     if isinstance(x, Ops):
         return x.value
-    if isinstance(x, numbers.Real):
-        return float(x)
+    if isinstance(x, (numbers.Real, np.bool_)):
+        return _real(x)                 # numbers are read as arithmetic reads them
     raise TypeError(f"cannot compare a node with {type(x).__name__}")
 
 
@@ -407,8 +407,8 @@ def _operand(x):
     """(value, is_node) of an operand; None for what arithmetic does not take."""
     if isinstance(x, Ops):
         return x.value, True
-    if isinstance(x, numbers.Real):
-        return float(x), False
+    if isinstance(x, (numbers.Real, np.bool_)):
+        return _real(x), False
     return None
 
 
