@@ -315,12 +315,31 @@ RSS_LOOP = """
             self.value = a.value + b.value + c.value
             self.grad = [(a, 1.0), (b, 1.0), (c, 1.0)]
 
+    class Leaf(ad.Var):                     # keeps its consumers: cycles, as users write
+        def __init__(self, value):
+            super().__init__(value)
+            self.consumers = []
+
+    class Square(ad.Ops):
+        def __init__(self, x):
+            self.value = x.value ** 2
+            self.grad = [(x, 2.0 * x.value)]
+            if hasattr(x, "consumers"):
+                x.consumers.append(self)    # Square -> Leaf -> list -> Square
+
     def one(i):
         a, b = ad.Var(i * 1e-6), ad.Var(2.0)
         d = a * (a + b)
         e = Sum3(ad.sin(d), d / (b + 1), ad.exp(-a)) - ad.log(b) ** 2
         g = ad.get_gradients(e)
-        return g[a] + sum(ad.gradients(e, [a, b]))
+        # Reference cycles made by user code: through a consumer list, through a built-in
+        # node above a user node, and through .grad; only the cyclic GC can free them.
+        c = Leaf(0.5)
+        s = Square(ad.sin(Square(c)) * 2.0)
+        u = Sum3(c, c, c)
+        u.grad = [(s, 1.0), (u * 3.0, 1.0)]
+        c.consumers.append(s)
+        return g[a] + sum(ad.gradients(e, [a, b])) + s.value
 
     warm = max(n // 10, 1000)
     for i in range(warm):
