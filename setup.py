@@ -54,6 +54,11 @@ class BuildExt(build_ext):
         else:                     # "unix" (gcc, clang) and "mingw32"/"cygwin" (gcc)
             compile_args = UNIX_FLAGS + (SANITIZE_FLAGS if SANITIZE else [])
             link_args = SANITIZE_FLAGS if SANITIZE else []
+            # An interpreter built with an rpath (pyenv's) passes it on to every extension
+            # it links; ours need no library of the build host, so none is recorded.
+            linker = getattr(self.compiler, "linker_so", None)
+            if linker:
+                self.compiler.linker_so = [a for a in linker if not a.startswith("-Wl,-rpath")]
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + ext.extra_compile_args
             ext.extra_link_args = link_args + ext.extra_link_args

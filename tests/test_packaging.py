@@ -319,3 +319,40 @@ def test_wheel_contents():
         assert any(re.fullmatch(rf"autodiff/{module}\..*(\.so|\.pyd)", f) for f in files), module
     assert not [f for f in files if f.endswith((".c", ".html", ".pyc"))]
     assert not [f for f in files if f.startswith(("tests/", "benchmarks/"))]
+
+
+# ----------------------------------------------------------------------------------------
+# .ci/check_warnings.py: which compiler warnings are ours
+# ----------------------------------------------------------------------------------------
+
+_WARNINGS_LOG = """\
+gcc -c autodiff/_engine.c -o build/_engine.o
+autodiff/_engine.c:22217:30: warning: '__pyx_v_e' may be used uninitialized [-Wmaybe-uninitialized]
+22217 |     __pyx_v_node->edges.many = __pyx_v_e;
+In file included from /usr/include/python3.11/Python.h:44,
+                 from /tmp/pip-req-build-x/autodiff/_replay.c:37:
+In function 'Py_SIZE',
+    inlined from '__Pyx_Compare' at /tmp/pip-req-build-x/autodiff/_replay.c:32852:19:
+/usr/include/python3.11/object.h:142:18: warning: array subscript is partly outside array bounds [-Warray-bounds]
+  142 |     return var_ob->ob_size;
+In file included from /usr/include/python3.11/Python.h:44,
+                 from autodiff/_replay.c:37:
+/usr/include/python3.11/object.h:10:1: warning: 'foo' is deprecated [-Wdeprecated-declarations]
+autodiff\\_engine.c(123): warning C4244: '=': conversion from 'double' to 'float'
+warning: autodiff/_replay.pyx:12:4: Unused entry 'x'
+numpy/core/include/numpy/npy_1_7_deprecated_api.h:17:2: warning: "Using deprecated NumPy API"
+"""
+
+
+def test_check_warnings_counts_warnings_reached_from_our_sources(tmp_path):
+    script = os.path.join(SOURCE_ROOT, ".ci", "check_warnings.py")
+    if not os.path.exists(script):
+        pytest.skip("no .ci/ (an sdist)")
+    log = tmp_path / "build.log"
+    log.write_text(_WARNINGS_LOG)
+    done = subprocess.run([sys.executable, script, str(log)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "from our sources (autodiff/): 4; elsewhere: 2" in done.stdout, done.stdout
+    log.write_text("gcc -c autodiff/_engine.c\n" + _WARNINGS_LOG.splitlines()[-1] + "\n")
+    done = subprocess.run([sys.executable, script, str(log)], capture_output=True, text=True)
+    assert done.returncode == 0 and "our sources (autodiff/): 0; elsewhere: 1" in done.stdout
