@@ -15,7 +15,8 @@ from setuptools.command.build_ext import build_ext
 # contraction of a * b + c into a fused multiply-add, no fast-math reassociation.  The flags
 # that say so depend on the compiler, so they are chosen in BuildExt below, once the compiler
 # is known (gcc, clang and Apple clang are "unix"; MSVC is "msvc"; MinGW is "mingw32").
-UNIX_FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
+# -Wall whatever the interpreter's own flags: CI fails on a warning from our sources.
+UNIX_FLAGS = ["-O3", "-Wall", "-ffp-contract=off", "-fno-fast-math"]
 # MSVC: /fp:precise is its default model and is stated explicitly so that no /fp:fast from
 # the environment (CFLAGS, CL) can win silently.  Under /fp:precise MSVC does not contract
 # a * b + c into an FMA (it does so only under /fp:fast, or /fp:contract, which we never
