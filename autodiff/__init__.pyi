@@ -16,6 +16,7 @@ from autodiff._frontend import GradientCheckError as GradientCheckError
 from autodiff._frontend import GradientCheckReport as GradientCheckReport
 
 __all__: list[str]
+__version__: str
 
 # A gradient: a float for a number argument, a float64 array of an array argument's shape.
 _Gradient = Union[float, NDArray[np.float64]]

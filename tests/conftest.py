@@ -38,14 +38,27 @@ def pytest_addoption(parser):
                      help="also run the tests marked slow (the 10^7-node chain, long fuzzing)")
 
 
+def _benchmark_plugin_loaded(config):
+    return config.pluginmanager.hasplugin("benchmark")     # the entry point's name
+
+
+@pytest.hookimpl(tryfirst=True)     # before pytest-benchmark's own configure reads the option
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long tests, run with --runslow")
+    # The test command runs the benchmark files once, as tests: benchmarking is disabled
+    # unless asked for (--benchmark-enable wins over this).  Set here, not as an addopts
+    # entry, so that pytest still runs when pytest-benchmark is not installed.
+    if _benchmark_plugin_loaded(config):
+        config.option.benchmark_disable = True
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    runslow = config.getoption("--runslow")
+    has_benchmark = _benchmark_plugin_loaded(config)
+    slow = pytest.mark.skip(reason="slow: run with --runslow")
+    no_plugin = pytest.mark.skip(reason="pytest-benchmark is not installed (or disabled)")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not runslow:
+            item.add_marker(slow)
+        if not has_benchmark and "benchmark" in getattr(item, "fixturenames", ()):
+            item.add_marker(no_plugin)
