@@ -193,6 +193,11 @@ class Tape:
         self.base = n_inputs + len(constants)
         self.root = root
 
+    def _check(self):
+        if not hasattr(self, "root"):           # made with object.__new__(Tape)
+            raise TypeError("this Tape was never completed by record; call "
+                            "autodiff.record(f, *example_args) to record one")
+
     def __init_subclass__(cls, **kwargs):
         raise TypeError("Tape cannot be subclassed: tapes are made by "
                         "autodiff.record(f, *example_args); wrap one in a class of your own")
@@ -210,17 +215,21 @@ class Tape:
         raise TypeError(_NO_PICKLE)
 
     def __repr__(self):
+        if not hasattr(self, "root"):
+            return "<Tape (incomplete)>"
         return (f"<Tape of {self.name}: {self.n_ops} instructions, {self.n_inputs} inputs, "
                 f"{self.base - self.n_inputs} constants>")
 
     @property
     def n_ops(self):
         """How many instructions (operation nodes) the tape replays."""
+        self._check()
         return len(self.code)
 
     @property
     def argnums(self):
         """The differentiated arguments: an int, or a tuple of ints."""
+        self._check()
         return self._argnums[0] if self.single else self._argnums
 
     def _load(self, args):
@@ -296,12 +305,14 @@ class Tape:
 
     def __call__(self, *args):
         """The value of the recorded function at args (a float)."""
+        self._check()
         vals = self._load(args)
         self._forward(vals)
         return vals[self.root]
 
     def value_and_grad(self, *args):
         """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them."""
+        self._check()
         vals = self._load(args)
         adjoint = self._backward(len(vals), self._forward(vals))
         return vals[self.root], self._grads(adjoint)
