@@ -13,11 +13,54 @@ Slots.  Every value a tape holds has a slot in one array: first the inputs (the 
 of every argument, in order), then the constants (leaves that are not inputs, and the
 number operand of a binary node such as ``x + 3``), then one slot per instruction, in
 topological order.  Instruction ``i`` writes slot ``base + i``.
+
+The rule this module is built by
+--------------------------------
+No borrowed pointer, walk mark, edge count or shared buffer is held across any point where
+Python code can run.  Python code runs in more places than it looks: a user's
+``__getitem__``, ``__iter__``, ``__float__``, ``__index__``, ``__array__``, ``__del__``, a
+metaclass property (``type(node).__module__``), a weakref callback, and any finalizer the
+cyclic GC runs, which can trigger on ANY Python allocation (a tuple, a float, a NumPy array,
+an exception, the string of an error message).  Such code may call this very tape again
+(re-entrancy), from this or another thread, or walk the same graph (nested walk).  So:
+
+- Snapshot first, then act.  A call converts every argument to C doubles, into a workspace
+  of its own, before the sweeps start; the sweeps and the copy of the results out of the
+  workspace read nothing that Python code can change.
+- Nothing a call writes is shared.  A tape's own arrays (instructions, constants, argument
+  offsets) are written once by ``record`` and only read afterwards; values, local
+  derivatives and adjoints live in a per-call workspace (see "Workspaces" below).
+- Walk marks are reset before anything that can run Python.  ``record`` does all its work
+  on the walk (classifying nodes, checking them, flattening them) in C that allocates no
+  Python object; it keeps an owned reference to a node it refuses, resets the marks, frees
+  the walk, and only then formats the refusal.
+- Never trust a node's class or edge layout unchecked.  A node is replayed only if its
+  class is exactly a built-in one, its edge count is the one its class makes, and its value
+  and local derivatives are bit for bit what the class's rule gives from its operands at
+  the example (so a ``.value`` or ``.grad`` set by hand is refused, not replayed with a rule
+  ``get_gradients`` would not use).  Python subclasses of built-in classes are user classes.
+- Tapes are made only by ``record``: ``Tape()``, ``Tape.__new__(Tape)`` and subclassing
+  raise TypeError, and every method checks that the tape is complete.
+
+Workspaces
+----------
+A call needs ``2 * n_slots + 2 * n_ops`` doubles: values, adjoints, and the two local
+derivatives of each instruction.  A tape keeps a small free list of workspaces; a call pops
+one (or mallocs one, constants copied in once), owns it until its results are Python
+objects, and pushes it back (or frees it if the list is full).  Popping and pushing are a
+few C statements with no Python in between, so under the GIL (this module does not declare
+free-threading support, so the GIL stays on) they are atomic with respect to other threads;
+a re-entrant call made while a workspace is held simply takes another one.  The list holds
+up to 8 workspaces of up to 256 KiB each, or 1 larger one, so a single-threaded caller
+never mallocs after its first call and memory stays bounded.  Cost: a pop and a push per
+call, and the local derivatives in their own array instead of inside the instructions.
 """
 cimport cython
-from cpython.object cimport PyTypeObject, Py_TYPE
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.math cimport signbit
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 
 from autodiff._engine cimport (Ops, Edge, Walk, _edges, _topological_order, _unmark,
                                _free_walk)
@@ -40,14 +83,28 @@ cdef enum:
     N_PRIMITIVES = 29
     LEAF = -1               # a Var, or a primitive node made of numbers only (no edge)
     FOREIGN = -2            # not a built-in node class
+    MAX_CACHED = 8          # workspaces a tape keeps for reuse (see "Workspaces")
+    SMALL_WORKSPACE = 32768     # doubles (256 KiB): up to this size keep MAX_CACHED, else 1
 
 
-cdef struct Instr:
+cdef struct Instr:          # written once by record, then only read
     int op                  # UnaryOp, or BINARY + BinaryOp
     int a                   # slot of the (first) operand
     int b                   # slot of the second operand (binary); == a for a unary op
-    double da               # local derivative d out / d slot a, from the last forward sweep
+
+
+cdef struct Local:          # per call, in the workspace
+    double da               # local derivative d out / d slot a
     double db               # d out / d slot b (binary)
+
+
+# Why record refuses a node.
+cdef enum:
+    ACCEPT = 0
+    REFUSE_CLASS = 1        # not exactly a built-in class (a user class or subclass)
+    REFUSE_EDGES = 2        # an edge count its class does not make: .grad set by hand
+    REFUSE_RULE = 3         # value or local derivative not what the class's rule gives
+    NO_MEMORY = 4
 
 
 # The built-in node classes by op, so that classifying a node is a pointer comparison.
@@ -62,10 +119,14 @@ assert len(_names) == N_PRIMITIVES and _names[SIN] == "sin" and _names[ABS] == "
 for _i, _cls in enumerate(_engine.PRIMITIVES.values()):
     _classes[_i] = <PyTypeObject*>_cls
 del _names, _i, _cls
+# The classes stay referenced by _engine (module globals) for the process's lifetime, so
+# these pointers never dangle, and no other class can ever have their addresses.
 
 
 # A small cache of type -> op, direct-mapped on the type's address: most graphs use a
-# handful of classes, so the search through _classes happens once per class.
+# handful of classes, so the search through _classes happens once per class.  A stale
+# entry (a freed user class whose address is reused) can only say FOREIGN for a class
+# that is not built-in, which is right: a built-in class is never cached as FOREIGN.
 cdef PyTypeObject* _cached_class[64]
 cdef int _cached_op[64]
 
@@ -81,40 +142,29 @@ cdef inline int _class_op(PyTypeObject* t) noexcept:
     for i in range(N_PRIMITIVES):
         if t == _classes[i]:
             op = i if i < N_UNARY else BINARY + (i - N_UNARY)
-    _cached_class[h] = t
     _cached_op[h] = op
+    _cached_class[h] = t
     return op
 
 
-cdef inline int _op_of(Ops node) noexcept:
-    """The instruction op of a node, LEAF (no edge: a Var or a constant) or FOREIGN."""
-    cdef int op = _class_op(Py_TYPE(node))
-    if op >= 0 and node.n == 0:
-        return LEAF
-    return op
-
-
-cdef inline bint _replayable(Ops node, int op) noexcept:
-    """A built-in node whose edges are those its class makes (not set by hand)."""
-    if op == FOREIGN:
-        return False
-    if op == LEAF:
-        return node.n == 0
-    if op < BINARY:
-        return node.n == 1
-    return node.n <= 2
+cdef inline bint _same(double x, double y) noexcept nogil:
+    """x and y are the same float: equal with the same sign of zero, or both NaN."""
+    if x != x:
+        return y != y
+    return x == y and signbit(x) == signbit(y)
 
 
 # --------------------------------------------------------------------------------------
-# The sweeps: C loops over the instructions
+# The sweeps: C loops over the instructions, on a workspace
 # --------------------------------------------------------------------------------------
 
 
 @cython.cdivision(True)
-cdef void _forward(Instr* code, Py_ssize_t n_ops, double* vals, Py_ssize_t base) noexcept nogil:
+cdef void _forward(const Instr* code, Local* loc, Py_ssize_t n_ops, double* vals,
+                   Py_ssize_t base) noexcept nogil:
     """Values and local derivatives of every instruction, in order."""
     cdef Py_ssize_t i
-    cdef Instr* p = code
+    cdef const Instr* p = code
     cdef double* out = vals + base
     cdef double a, b
     for i in range(n_ops):
@@ -122,103 +172,116 @@ cdef void _forward(Instr* code, Py_ssize_t n_ops, double* vals, Py_ssize_t base)
         # in _rules.pxd (so the same bits), without the dispatch through the rule tables.
         if p.op == BINARY + ADD:
             out[i] = vals[p.a] + vals[p.b]
-            p.da = 1.0
-            p.db = 1.0
+            loc[i].da = 1.0
+            loc[i].db = 1.0
         elif p.op == BINARY + MUL:
             a = vals[p.a]
             b = vals[p.b]
             out[i] = a * b
-            p.da = b
-            p.db = a
+            loc[i].da = b
+            loc[i].db = a
         elif p.op < BINARY:
-            out[i] = _unary_rule(p.op, vals[p.a], &p.da)
+            out[i] = _unary_rule(p.op, vals[p.a], &loc[i].da)
         else:
-            out[i] = _binary_rule(p.op - BINARY, vals[p.a], vals[p.b], &p.da, &p.db)
+            out[i] = _binary_rule(p.op - BINARY, vals[p.a], vals[p.b], &loc[i].da, &loc[i].db)
         p += 1
 
 
-cdef void _backward(Instr* code, Py_ssize_t n_ops, double* adjoint, Py_ssize_t n_slots,
-                    Py_ssize_t base, Py_ssize_t root) noexcept nogil:
+cdef void _backward(const Instr* code, const Local* loc, Py_ssize_t n_ops, double* adjoint,
+                    Py_ssize_t n_slots, Py_ssize_t base, Py_ssize_t root) noexcept nogil:
     """Adjoints of every slot: adjoint[child] += adjoint[node] * local, nodes in reverse."""
     cdef Py_ssize_t i
     cdef double g
-    cdef Instr* p
+    cdef const Instr* p
     memset(adjoint, 0, n_slots * sizeof(double))
     adjoint[root] = 1.0
     for i in range(n_ops - 1, -1, -1):
         p = &code[i]
         g = adjoint[base + i]
-        adjoint[p.a] += g * p.da
+        adjoint[p.a] += g * loc[i].da
         if p.op >= BINARY:
-            adjoint[p.b] += g * p.db     # a constant's slot collects a harmless extra term
+            adjoint[p.b] += g * loc[i].db     # a constant's slot collects a harmless extra term
+
 
 # --------------------------------------------------------------------------------------
-# Recording: the engine's depth-first walk, then one slot per node
+# Tapes
 # --------------------------------------------------------------------------------------
 
+cdef object _TOKEN = object()      # only record has it: Tape.__new__(Tape, _TOKEN)
 
-cdef str _refusal(Ops node):
-    """Why a node cannot be recorded."""
-    if _op_of(node) == FOREIGN:
-        return (f"record replays the built-in primitives only, but f's graph holds a node "
-                f"of the user-defined class {type(node).__module__}.{type(node).__qualname__}; "
-                f"write it with the built-in functions, or use value_and_grad, which "
-                f"rebuilds the graph on every call")
-    return (f"record cannot replay a {type(node).__name__} node with {node.n} edge(s): "
-            f"its .grad was set by hand")
+_NO_PICKLE = ("a Tape cannot be pickled or copied yet: it holds compiled instructions "
+              "tied to this process; call record(f, *example_args) again in the other "
+              "process (or wherever you need another tape)")
 
 
-cdef int* _ops_of(Walk* w) except NULL:
-    """The instruction op of each node of a walk; TypeError for a node the tape cannot replay."""
-    cdef Py_ssize_t i
-    cdef int* ops = <int*>malloc(max(w.n, 1) * sizeof(int))
-    if ops == NULL:
-        raise MemoryError()
-    for i in range(w.n):
-        ops[i] = _op_of(<Ops>w.order[i])
-        if not _replayable(<Ops>w.order[i], ops[i]):
-            free(ops)
-            raise TypeError(_refusal(<Ops>w.order[i]))
-    return ops
-
-
+@cython.auto_pickle(False)
+@cython.final                # subclassing raises TypeError: not an acceptable base type
 cdef class Tape:
     """A function recorded by ``record``: replays its value and gradients for new inputs.
 
     ``tape(*args)`` is the value (a float), ``tape.grad(*args)`` the gradients and
     ``tape.value_and_grad(*args)`` both, with the shapes and conventions of
     ``value_and_grad(f, argnums)``.  The arguments must have the types and shapes of the
-    example arguments given to ``record``.
+    example arguments given to ``record``.  A tape may be called from several threads at
+    once, and re-entrantly (from an argument's ``__float__``): each call works in a
+    workspace of its own.  Tapes are made by ``record`` only, and cannot be pickled.
     """
+    # Written once by record, then only read:
     cdef Instr* code        # n_ops instructions in topological order
-    cdef double* vals       # n_slots values: inputs, constants, then instruction results
-    cdef double* adjoint    # n_slots adjoints of the last backward sweep
-    cdef Py_ssize_t n_ops, n_slots, n_inputs, base, root
+    cdef double* constants  # base - n_inputs constant values (slots n_inputs .. base - 1)
+    cdef Py_ssize_t n_ops, n_slots, n_inputs, base, root, n_work
     cdef Py_ssize_t n_args
     cdef Py_ssize_t* offset # per argument: its first input slot
     cdef Py_ssize_t* size   # per argument: how many elements (1 for a number)
     cdef tuple shapes       # per argument: None for a number, else the array's shape
     cdef tuple argnums      # the differentiated arguments
     cdef bint single        # argnums was an int: grads is one result, not a tuple
+    cdef bint ready         # record finished: every field above is set
     cdef str name
+    # The free list of workspaces (see the module docstring), popped and pushed in C only.
+    cdef double* cache[MAX_CACHED]
+    cdef int n_cached, max_cached
 
-    def __cinit__(self):
+    def __cinit__(self, *args):
         self.code = NULL
-        self.vals = NULL
-        self.adjoint = NULL
+        self.constants = NULL
         self.offset = NULL
         self.size = NULL
+        self.n_cached = 0
+        self.max_cached = 0
+        self.ready = False
+        self.name = "?"
+        if len(args) != 1 or args[0] is not _TOKEN:
+            raise TypeError("a Tape cannot be made directly; call "
+                            "autodiff.record(f, *example_args) to record one")
 
     def __dealloc__(self):
+        cdef int i
+        for i in range(self.n_cached):
+            free(self.cache[i])
+        self.n_cached = 0
         free(self.code)
-        free(self.vals)
-        free(self.adjoint)
+        free(self.constants)
         free(self.offset)
         free(self.size)
 
     def __repr__(self):
+        if not self.ready:
+            return "<Tape (incomplete)>"
         return (f"<Tape of {self.name}: {self.n_ops} instructions, {self.n_inputs} inputs, "
                 f"{self.base - self.n_inputs} constants>")
+
+    def __reduce__(self):
+        raise TypeError(_NO_PICKLE)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(_NO_PICKLE)
+
+    def __copy__(self):
+        raise TypeError(_NO_PICKLE)
+
+    def __deepcopy__(self, memo):
+        raise TypeError(_NO_PICKLE)
 
     @property
     def n_ops(self):
@@ -233,38 +296,78 @@ cdef class Tape:
     @property
     def argnums(self):
         """The differentiated arguments: an int, or a tuple of ints."""
+        self._check()
         return self.argnums[0] if self.single else self.argnums
 
-    cdef int _load(self, tuple args) except -1:
-        """Copy the arguments into the input slots, checking their types and shapes."""
-        cdef Py_ssize_t k, j, n
+    cdef inline int _check(self) except -1:
+        if not self.ready:
+            raise TypeError("this Tape was never completed by record; call "
+                            "autodiff.record(f, *example_args) to record one")
+        return 0
+
+    # Workspaces: ws[0:n_slots] values, ws[n_slots:2 n_slots] adjoints, then n_ops Locals.
+    # _take and _give run no Python code (the MemoryError is raised with nothing taken).
+
+    cdef double* _take(self) except NULL:
+        cdef double* ws
+        if self.n_cached > 0:
+            self.n_cached -= 1
+            return self.cache[self.n_cached]
+        ws = <double*>malloc(self.n_work * sizeof(double))
+        if ws == NULL:
+            raise MemoryError()
+        memcpy(ws + self.n_inputs, self.constants, (self.base - self.n_inputs) * sizeof(double))
+        return ws
+
+    cdef void _give(self, double* ws) noexcept:
+        if self.n_cached < self.max_cached:
+            self.cache[self.n_cached] = ws
+            self.n_cached += 1
+        else:
+            free(ws)
+
+    cdef int _load(self, tuple args, double* vals) except -1:
+        """Copy the arguments into the input slots of vals, checking their types and shapes.
+
+        Python code runs here (``__float__``, ``__array__``, NumPy): vals belongs to this
+        call only, and nothing else is read from it until the sweeps.
+        """
+        cdef Py_ssize_t k, j, n, n_args = self.n_args
         cdef double[::1] flat
-        if len(args) != self.n_args:
-            raise TypeError(f"the tape of {self.name} takes {self.n_args} argument(s) "
-                            f"(as recorded), got {len(args)}")
-        for k in range(self.n_args):
+        if len(args) != n_args:
+            raise TypeError(f"the tape of {self.name} takes {n_args} argument(s), as "
+                            f"recorded, got {len(args)}; pass the same arguments as the "
+                            f"examples given to record, with new values")
+        for k in range(n_args):
             arg = args[k]
             shape = self.shapes[k]
             if shape is None and type(arg) is float:
-                self.vals[self.offset[k]] = <double>arg
+                vals[self.offset[k]] = <double>arg
                 continue
             try:
                 got, values = _args.as_values(arg)
             except TypeError:
                 raise TypeError(f"argument {k} of the tape of {self.name} must be a real "
                                 f"number or an array of real numbers, got "
-                                f"{type(arg).__name__}") from None
-            if got != shape and not (got in (None, ()) and shape in (None, ())):
+                                f"{type(arg).__name__}; pass a float or a float array "
+                                f"(bind any other argument of f with functools.partial "
+                                f"before record)") from None
+            if got != shape and not (_scalar_shape(got) and _scalar_shape(shape)):
                 raise ValueError(f"argument {k} of the tape of {self.name} was recorded as "
-                                 f"{_describe(shape)}, got {_describe(got)}")
+                                 f"{_describe(shape)}, got {_describe(got)}; pass "
+                                 f"{_describe(shape)}, or call record again with an "
+                                 f"example of the new shape")
             flat = values
             n = self.size[k]
+            if flat.shape[0] != n:          # re-validate: never copy past the slots
+                raise ValueError(f"argument {k} of the tape of {self.name} gave "
+                                 f"{flat.shape[0]} values for {n} slots")
             for j in range(n):
-                self.vals[self.offset[k] + j] = flat[j]
+                vals[self.offset[k] + j] = flat[j]
         return 0
 
-    cdef object _grads(self):
-        """The gradients of the differentiated arguments, from the adjoints."""
+    cdef object _grads(self, const double* adjoint):
+        """The gradients of the differentiated arguments, from a workspace's adjoints."""
         cdef Py_ssize_t i, k, j
         cdef double[::1] out
         results = []
@@ -272,38 +375,240 @@ cdef class Tape:
             k = i
             shape = self.shapes[k]
             if shape is None:
-                results.append(self.adjoint[self.offset[k]])
+                results.append(adjoint[self.offset[k]])
             else:
                 array = np.empty(self.size[k], dtype=np.float64)
                 out = array
                 for j in range(self.size[k]):
-                    out[j] = self.adjoint[self.offset[k] + j]
+                    out[j] = adjoint[self.offset[k] + j]
                 results.append(array.reshape(shape))
         return results[0] if self.single else tuple(results)
 
     def __call__(self, *args):
         """The value of the recorded function at args (a float)."""
-        self._load(args)
-        _forward(self.code, self.n_ops, self.vals, self.base)
-        return self.vals[self.root]
+        cdef double value
+        cdef double* ws
+        self._check()
+        ws = self._take()
+        try:
+            self._load(args, ws)
+            _forward(self.code, <Local*>(ws + 2 * self.n_slots), self.n_ops, ws, self.base)
+            value = ws[self.root]
+        finally:
+            self._give(ws)
+        return value
 
     def value_and_grad(self, *args):
         """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them."""
-        self._load(args)
-        _forward(self.code, self.n_ops, self.vals, self.base)
-        _backward(self.code, self.n_ops, self.adjoint, self.n_slots, self.base, self.root)
-        return self.vals[self.root], self._grads()
+        cdef double value
+        cdef double* ws
+        cdef Local* loc
+        self._check()
+        ws = self._take()
+        try:
+            self._load(args, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            _forward(self.code, loc, self.n_ops, ws, self.base)
+            _backward(self.code, loc, self.n_ops, ws + self.n_slots, self.n_slots,
+                      self.base, self.root)
+            value = ws[self.root]
+            grads = self._grads(ws + self.n_slots)
+        finally:
+            self._give(ws)
+        return value, grads
 
     def grad(self, *args):
         """The gradients at args, as ``grad(f, argnums)(*args)`` gives them."""
         return self.value_and_grad(*args)[1]
 
 
+cdef inline bint _scalar_shape(object shape):
+    """A number (None) or a 0-d array (()): interchangeable as arguments."""
+    return shape is None or (type(shape) is tuple and len(<tuple>shape) == 0)
+
+
 def _describe(shape):
     return "a number" if shape is None else f"an array of shape {shape}"
 
 
+# --------------------------------------------------------------------------------------
+# Recording: the engine's depth-first walk, then one slot per node
+# --------------------------------------------------------------------------------------
+
+
 cdef dict _ENGINE = {name: getattr(_engine, name) for name in _engine.__all__}
+
+
+cdef str _class_name(object node, bint qualified):
+    """The node's class, as the user wrote it; never fails (a metaclass may lie or raise)."""
+    cls = type(node)
+    try:
+        if qualified:
+            return f"{cls.__module__}.{cls.__qualname__}"
+        return str(cls.__name__)
+    except Exception:
+        return (<bytes>Py_TYPE(node).tp_name).decode("utf-8", "replace")
+
+
+cdef str _refusal(object node, int why):
+    """Why a node cannot be recorded (called with the walk's marks already reset)."""
+    cdef Ops op_node = <Ops>node
+    if why == REFUSE_CLASS:
+        return (f"record replays the built-in primitives only, but f's graph holds a node "
+                f"of the user-defined class {_class_name(node, True)}; write it with the "
+                f"built-in functions, or use value_and_grad, which rebuilds the graph on "
+                f"every call")
+    if why == REFUSE_EDGES:
+        return (f"record cannot replay a {_class_name(node, False)} node with {op_node.n} "
+                f"edge(s): its .grad was set by hand; use value_and_grad, which follows "
+                f"the graph as built")
+    return (f"record cannot replay a {_class_name(node, False)} node whose value or local "
+            f"derivative is not what its rule gives from its operands (set by hand, or an "
+            f"operand's value changed after the node was made); use value_and_grad, which "
+            f"follows the graph as built")
+
+
+cdef int _layout(Ops node, int op) noexcept:
+    """ACCEPT, or why the node's class and edge count cannot be replayed."""
+    if op == FOREIGN:
+        return REFUSE_CLASS
+    if node.n == 0:
+        return ACCEPT                   # a Var, or a primitive node of numbers: a constant
+    if op == LEAF:
+        return REFUSE_EDGES             # a Var with edges
+    if op < BINARY:
+        return ACCEPT if node.n == 1 else REFUSE_EDGES
+    return ACCEPT if node.n == 1 or node.n == 2 else REFUSE_EDGES
+
+
+cdef int _flatten(Tape tape, Walk* w, PyObject** inputs, const double* example,
+                  PyObject** bad) noexcept:
+    """Classify, check and flatten the walked nodes into tape; pure C, no Python runs.
+
+    Returns ACCEPT, NO_MEMORY, or why the node put (as an owned reference) in ``*bad`` is
+    refused.  Allocates tape.code and tape.constants and sets the counts.
+    """
+    cdef Py_ssize_t n = w.n
+    cdef int why
+    cdef int* ops = <int*>malloc(max(n, 1) * sizeof(int))
+    cdef int* slot = <int*>malloc(max(n, 1) * sizeof(int))
+    if ops == NULL or slot == NULL:
+        why = NO_MEMORY
+    else:
+        why = _flatten_with(tape, w, inputs, example, bad, ops, slot)
+    free(ops)
+    free(slot)
+    return why
+
+
+cdef int _flatten_with(Tape tape, Walk* w, PyObject** inputs, const double* example,
+                       PyObject** bad, int* ops, int* slot) noexcept:
+    cdef Py_ssize_t n = w.n, n_inputs = tape.n_inputs
+    cdef Py_ssize_t i, k, n_ops, n_constants, base
+    cdef int op, why
+    cdef Ops node
+    cdef Ops leaf
+    cdef double* vals
+    # Classes and edge layouts first: nothing else is read from a node that fails them.
+    for i in range(n):
+        node = <Ops>w.order[i]
+        op = _class_op(Py_TYPE(node))
+        why = _layout(node, op)
+        if why != ACCEPT:
+            Py_INCREF(node)
+            bad[0] = <PyObject*>node
+            return why
+        ops[i] = LEAF if node.n == 0 else op
+        slot[i] = -1
+    # Input leaves reached by the walk get their input slots (marks are 1 + position).
+    for k in range(n_inputs):
+        leaf = <Ops>inputs[k]
+        if 0 < leaf.mark <= n and w.order[leaf.mark - 1] == inputs[k]:
+            slot[leaf.mark - 1] = <int>k
+    # Count the constants and the instructions.
+    n_constants = n_ops = 0
+    for i in range(n):
+        if ops[i] == LEAF:
+            n_constants += slot[i] == -1
+        else:
+            n_ops += 1
+            n_constants += ops[i] >= BINARY and (<Ops>w.order[i]).n == 1   # its number
+    base = n_inputs + n_constants
+    if base + n_ops >= 0x3fffffff:
+        return NO_MEMORY
+    tape.n_ops = n_ops
+    tape.base = base
+    tape.n_slots = base + n_ops
+    tape.code = <Instr*>malloc(max(n_ops, 1) * sizeof(Instr))
+    tape.constants = <double*>malloc(max(n_constants, 1) * sizeof(double))
+    vals = <double*>malloc(tape.n_slots * sizeof(double))
+    if tape.code == NULL or tape.constants == NULL or vals == NULL:
+        free(vals)
+        return NO_MEMORY
+    why = _fill(tape, w, example, bad, ops, slot, vals)
+    free(vals)
+    return why
+
+
+cdef int _fill(Tape tape, Walk* w, const double* example, PyObject** bad, int* ops,
+               int* slot, double* vals) noexcept:
+    """One pass in order: constants take their values, instructions point at their
+    operands' slots, and each instruction is evaluated at the example with its rule and
+    compared with the node, bit for bit: the tape replays exactly what get_gradients uses."""
+    cdef Py_ssize_t n = w.n, n_inputs = tape.n_inputs, base = tape.base
+    cdef Py_ssize_t i, k, j, c
+    cdef int op
+    cdef Ops node
+    cdef Edge* e
+    cdef Instr* p
+    cdef double y, da, db
+    cdef bint ok
+    for k in range(n_inputs):
+        vals[k] = example[k]
+    c = n_inputs
+    j = 0
+    for i in range(n):
+        node = <Ops>w.order[i]
+        op = ops[i]
+        if op == LEAF:
+            if slot[i] == -1:
+                vals[c] = tape.constants[c - n_inputs] = node.val
+                slot[i] = <int>c
+                c += 1
+            continue
+        e = _edges(node)
+        p = &tape.code[j]
+        p.op = op
+        p.a = p.b = slot[(<Ops>e[0].child).mark - 1]
+        if op >= BINARY and node.n == 1:
+            vals[c] = tape.constants[c - n_inputs] = node.edges.one.constant
+            if node.edges.one.constant_first:
+                p.a = <int>c
+            else:
+                p.b = <int>c
+            c += 1
+        elif op >= BINARY:
+            p.b = slot[(<Ops>e[1].child).mark - 1]
+        if op < BINARY:
+            y = _unary_rule(op, vals[p.a], &da)
+            ok = _same(e[0].local, da)
+        else:
+            y = _binary_rule(op - BINARY, vals[p.a], vals[p.b], &da, &db)
+            if node.n == 2:
+                ok = _same(e[0].local, da) and _same(e[1].local, db)
+            elif node.edges.one.constant_first:
+                ok = _same(e[0].local, db)
+            else:
+                ok = _same(e[0].local, da)
+        if not (ok and _same(node.val, y)):
+            Py_INCREF(node)
+            bad[0] = <PyObject*>node
+            return REFUSE_RULE
+        vals[base + j] = y
+        slot[i] = <int>(base + j)
+        j += 1
+    tape.root = slot[n - 1]
+    return ACCEPT
 
 
 def record(f, *example_args, argnums=0):
@@ -338,26 +643,33 @@ def record(f, *example_args, argnums=0):
     ``Var`` leaves that ``f`` captures rather than receives (model weights in a closure)
     are constants of the tape, frozen at their values of recording time: pass them as
     arguments to replay them.  The tape holds the built-in primitives only: a node of a
-    user-defined class (a Python subclass of ``Ops``, the tutorial's way of adding a
-    function) raises TypeError naming the class.  ``f`` must return a scalar (a node or a
-    number; TypeError otherwise); if it returns a number the tape is constant.
+    user-defined class (a Python subclass of ``Ops`` or of a built-in node class, the
+    tutorial's way of adding a function) raises TypeError naming the class, and so does a
+    built-in node whose ``.grad`` or ``.value`` was set by hand.  ``f`` must return a
+    scalar (a node or a number; TypeError otherwise); if it returns a number the tape is
+    constant.
+
+    A tape can be called from several threads at once and re-entrantly; it cannot be
+    pickled or copied (record again in the other process).
     """
-    cdef Py_ssize_t n, i, k, n_inputs, n_constants, n_ops, base, c, j
+    cdef Py_ssize_t k, n_inputs
     cdef Walk w
-    cdef Instr* p
-    cdef int* slot = NULL
-    cdef int* ops = NULL
-    cdef Ops node
-    cdef Ops child
-    cdef Edge* e
+    cdef PyObject** inputs = NULL
+    cdef double* example = NULL
+    cdef PyObject* bad = NULL
     cdef Tape tape
-    cdef int op
+    cdef int why = ACCEPT
     call_args, slots, indices, single = _args.tape_inputs(_ENGINE, f, example_args, argnums)
     leaves = [leaf for s in slots for leaf in s.leaves]
     shapes = tuple(s.shape for s in slots)
+    for leaf in leaves:             # made by the engine just now; checked all the same
+        if type(leaf) is not _engine.Var:
+            raise TypeError(f"record: an input leaf is a {type(leaf).__name__}, not a Var")
+    # The example values, before f runs (f could change a leaf's .value).
+    example_values = [(<Ops>leaf).val for leaf in leaves]
     root = _args.scalar_output(_ENGINE, f(*call_args))
 
-    tape = Tape.__new__(Tape)
+    tape = Tape.__new__(Tape, _TOKEN)
     tape.name = _args.function_name(f)
     tape.shapes = shapes
     tape.argnums = indices
@@ -373,89 +685,51 @@ def record(f, *example_args, argnums=0):
         tape.size[k] = 1 if shapes[k] is None else int(np.prod(shapes[k], dtype=np.int64))
         n_inputs += tape.size[k]
     tape.n_inputs = n_inputs
+    if n_inputs != len(leaves):
+        raise TypeError("record: the arguments' sizes do not match their leaves")
 
     if not isinstance(root, Ops):          # f returned a number: a constant tape
         tape.n_ops = 0
         tape.base = n_inputs + 1
         tape.n_slots = n_inputs + 1
         tape.root = n_inputs
-        _allocate(tape)
-        tape.vals[n_inputs] = <double>root
-        return tape
-
-    _topological_order(<Ops>root, &w)
-    n = w.n
-    try:
-        ops = _ops_of(&w)
-        slot = <int*>malloc(n * sizeof(int))
-        if slot == NULL:
+        tape.code = <Instr*>malloc(sizeof(Instr))
+        tape.constants = <double*>malloc(sizeof(double))
+        if tape.code == NULL or tape.constants == NULL:
             raise MemoryError()
-        # Input leaves reached by the walk get their input slots.
-        for i in range(n):
-            slot[i] = -1
+        tape.constants[0] = <double>root
+        return _finish(tape)
+
+    # Snapshot into C what the walk needs, before the walk: nothing after it runs Python
+    # until the marks are reset.  `leaves` and `root` own every node involved.
+    inputs = <PyObject**>malloc(max(n_inputs, 1) * sizeof(PyObject*))
+    example = <double*>malloc(max(n_inputs, 1) * sizeof(double))
+    try:
+        if inputs == NULL or example == NULL:
+            raise MemoryError()
         for k in range(n_inputs):
-            node = <Ops>leaves[k]
-            if node.mark > 0:
-                slot[node.mark - 1] = <int>k
-        # Count the constants and the instructions.
-        n_constants = n_ops = 0
-        for i in range(n):
-            op = ops[i]
-            if op == LEAF:
-                n_constants += slot[i] == -1
-            else:
-                n_ops += 1
-                n_constants += op >= BINARY and (<Ops>w.order[i]).n == 1   # its number operand
-        base = n_inputs + n_constants
-        tape.n_ops = n_ops
-        tape.base = base
-        tape.n_slots = base + n_ops
-        _allocate(tape)
-        # Constants take their values now; instructions point at their operands' slots.
-        c = n_inputs
-        j = 0
-        for i in range(n):
-            node = <Ops>w.order[i]
-            op = ops[i]
-            if op == LEAF:
-                if slot[i] == -1:
-                    tape.vals[c] = node.val
-                    slot[i] = <int>c
-                    c += 1
-                continue
-            e = _edges(node)
-            p = &tape.code[j]
-            p.op = op
-            p.da = p.db = 0.0
-            p.a = p.b = slot[(<Ops>e[0].child).mark - 1]
-            if op >= BINARY:
-                if node.n == 2:
-                    p.b = slot[(<Ops>e[1].child).mark - 1]
-                else:
-                    tape.vals[c] = node.edges.one.constant
-                    if node.edges.one.constant_first:
-                        p.a = <int>c
-                    else:
-                        p.b = <int>c
-                    c += 1
-            slot[i] = <int>(base + j)
-            j += 1
-        tape.root = slot[n - 1]
-    finally:
+            inputs[k] = <PyObject*>leaves[k]
+            example[k] = example_values[k]
+        _topological_order(<Ops>root, &w)      # raises with the marks reset
+        why = _flatten(tape, &w, inputs, example, &bad)
         _unmark(&w, NULL, 0)
         _free_walk(&w)
-        free(ops)
-        free(slot)
+    finally:
+        free(inputs)
+        free(example)
+    # The marks are reset: Python code may run again.
+    if why == NO_MEMORY:
+        raise MemoryError("record: out of memory (or a graph too large to record)")
+    if why != ACCEPT:
+        node = <object>bad          # a new reference...
+        Py_DECREF(node)             # ...for the one _flatten gave us
+        raise TypeError(_refusal(node, why))
+    return _finish(tape)
+
+
+cdef Tape _finish(Tape tape):
+    """Size the workspaces' free list and mark the tape complete."""
+    tape.n_work = 2 * tape.n_slots + 2 * tape.n_ops
+    tape.max_cached = MAX_CACHED if tape.n_work <= SMALL_WORKSPACE else 1
+    tape.ready = True
     return tape
-
-
-cdef int _allocate(Tape tape) except -1:
-    if tape.n_slots >= 0x7fffffff:
-        raise MemoryError("graph too large to record")
-    tape.code = <Instr*>malloc(max(tape.n_ops, 1) * sizeof(Instr))
-    tape.vals = <double*>malloc(tape.n_slots * sizeof(double))
-    tape.adjoint = <double*>malloc(tape.n_slots * sizeof(double))
-    if tape.code == NULL or tape.vals == NULL or tape.adjoint == NULL:
-        raise MemoryError()
-    memset(tape.vals, 0, tape.base * sizeof(double))     # inputs and constants
-    return 0
