@@ -628,8 +628,8 @@ def record(f, *example_args, argnums=0):
 
     Control flow is frozen at recording time, as in ``jax.jit``: a tape replays the
     operations that ``f`` made for the example arguments, whatever the new arguments are.
-    Comparisons (``if x > 0``), ``float(x)``, ``x.value`` and anything else computed from a
-    node's value rather than with nodes are taken at the example and kept::
+    Comparisons (``if x > 0``), ``x.value`` and anything else computed from a node's value
+    rather than with nodes are taken at the example and kept::
 
         def f(x):
             return x * x if x > 0 else -x       # the branch depends on x
