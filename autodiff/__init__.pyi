@@ -14,6 +14,8 @@ from autodiff._engine import Ops
 from autodiff._frontend import GradientCheckEntry as GradientCheckEntry
 from autodiff._frontend import GradientCheckError as GradientCheckError
 from autodiff._frontend import GradientCheckReport as GradientCheckReport
+from autodiff._replay import Tape as Tape
+from autodiff._replay import record as record
 
 __all__: list[str]
 __version__: str

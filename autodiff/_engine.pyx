@@ -68,6 +68,12 @@ cdef extern from *:
         t->tp_clear = (inquiry)clear;
     }
     /* tp_new, and no tp_vectorcall (Cython's fast constructor would bypass tp_new). */
+    /* A class attribute of an extension type, as Cython sets its own. */
+    static int autodiff_set_type_attr(PyTypeObject* t, PyObject* name, PyObject* value) {
+        int r = PyDict_SetItem(t->tp_dict, name, value);
+        PyType_Modified(t);
+        return r;
+    }
     static void autodiff_set_new(PyTypeObject* t, void* new_) {
         t->tp_new = (newfunc)new_;
         t->tp_vectorcall = NULL;
@@ -77,6 +83,7 @@ cdef extern from *:
     ctypedef int (*autodiff_visit)(PyObject*, void*) noexcept
     void autodiff_set_gc_slots(PyTypeObject* t, void* traverse, void* clear)
     void autodiff_set_new(PyTypeObject* t, void* new_)
+    int autodiff_set_type_attr(PyTypeObject* t, object name, object value) except -1
 
 import numbers
 
@@ -93,10 +100,10 @@ __all__ = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "
            "to_vals"]
 
 # The node classes by UnaryOp and BinaryOp, and their GC twins (filled at the module end).
-cdef PyTypeObject* _unary_classes[21]
-cdef PyTypeObject* _unary_twins[21]
-cdef PyTypeObject* _binary_classes[8]
-cdef PyTypeObject* _binary_twins[8]
+cdef PyTypeObject* _unary_classes[N_UNARY]
+cdef PyTypeObject* _unary_twins[N_UNARY]
+cdef PyTypeObject* _binary_classes[N_BINARY]
+cdef PyTypeObject* _binary_twins[N_BINARY]
 
 # --------------------------------------------------------------------------------------
 # Numbers.  C division and libm give the IEEE results (``cdivision`` is on).
@@ -506,35 +513,8 @@ cdef class Ops:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs)
 
-    def negative(self): return _unary(NEG, self)
-    def reciprocal(self): return _unary(INV, self)
-    def sin(self): return _unary(SIN, self)
-    def cos(self): return _unary(COS, self)
-    def tan(self): return _unary(TAN, self)
-    def arcsin(self): return _unary(ARCSIN, self)
-    def arccos(self): return _unary(ARCCOS, self)
-    def arctan(self): return _unary(ARCTAN, self)
-    def sinh(self): return _unary(SINH, self)
-    def cosh(self): return _unary(COSH, self)
-    def tanh(self): return _unary(TANH, self)
-    def exp(self): return _unary(EXP, self)
-    def expm1(self): return _unary(EXPM1, self)
-    def log(self): return _unary(LOG, self)
-    def log1p(self): return _unary(LOG1P, self)
-    def log2(self): return _unary(LOG2, self)
-    def log10(self): return _unary(LOG10, self)
-    def sqrt(self): return _unary(SQRT, self)
-    def sigmoid(self): return _unary(SIGMOID, self)
-    def relu(self): return _unary(RELU, self)
-    def absolute(self): return _unary(ABS, self)
-    def add(self, other): return _binary(ADD, self, other)
-    def multiply(self, other): return _binary(MUL, self, other)
-    def power(self, other): return _binary(POW, self, other)
-    def maximum(self, other): return _binary(MAXIMUM, self, other)
-    def minimum(self, other): return _binary(MINIMUM, self, other)
-    def arctan2(self, other): return _binary(ARCTAN2, self, other)
-    def subtract(self, other): return _binary(SUB, self, other)
-    def divide(self, other): return _binary(DIV, self, other)
+    # negative(), sin(), ..., divide(): generated from the table (_methods.pxi) and put in
+    # Ops's dictionary at the end of the module.
 
 
 cdef double _compare_value(object x) except? -1.0:
@@ -680,253 +660,9 @@ cdef class Var(Ops):
         self.val = _real(value)
 
 
-# One class per primitive, as in the tutorial; the rules are in _rules.pxd.  Each is made
-# complete by its constructor (tp_new, installed at the end of the module): no __init__.
-cdef class Neg(Ops):
-    """Neg(x): the node ``negative(x)``; x is a node or a number (then no edge)."""
+include "_nodes.pxi"            # the node classes, module functions and PRIMITIVES
+include "_methods.pxi"          # Ops's methods named like the primitives
 
-cdef class Inv(Ops):
-    """Inv(x): the node ``reciprocal(x)``; x is a node or a number (then no edge)."""
-
-cdef class Sin(Ops):
-    """Sin(x): the node ``sin(x)``; x is a node or a number (then no edge)."""
-
-cdef class Cos(Ops):
-    """Cos(x): the node ``cos(x)``; x is a node or a number (then no edge)."""
-
-cdef class Tan(Ops):
-    """Tan(x): the node ``tan(x)``; x is a node or a number (then no edge)."""
-
-cdef class Arcsin(Ops):
-    """Arcsin(x): the node ``arcsin(x)``; x is a node or a number (then no edge)."""
-
-cdef class Arccos(Ops):
-    """Arccos(x): the node ``arccos(x)``; x is a node or a number (then no edge)."""
-
-cdef class Arctan(Ops):
-    """Arctan(x): the node ``arctan(x)``; x is a node or a number (then no edge)."""
-
-cdef class Sinh(Ops):
-    """Sinh(x): the node ``sinh(x)``; x is a node or a number (then no edge)."""
-
-cdef class Cosh(Ops):
-    """Cosh(x): the node ``cosh(x)``; x is a node or a number (then no edge)."""
-
-cdef class Tanh(Ops):
-    """Tanh(x): the node ``tanh(x)``; x is a node or a number (then no edge)."""
-
-cdef class Exp(Ops):
-    """Exp(x): the node ``exp(x)``; x is a node or a number (then no edge)."""
-
-cdef class Expm1(Ops):
-    """Expm1(x): the node ``expm1(x)``; x is a node or a number (then no edge)."""
-
-cdef class Log(Ops):
-    """Log(x): the node ``log(x)``; x is a node or a number (then no edge)."""
-
-cdef class Log1p(Ops):
-    """Log1p(x): the node ``log1p(x)``; x is a node or a number (then no edge)."""
-
-cdef class Log2(Ops):
-    """Log2(x): the node ``log2(x)``; x is a node or a number (then no edge)."""
-
-cdef class Log10(Ops):
-    """Log10(x): the node ``log10(x)``; x is a node or a number (then no edge)."""
-
-cdef class Sqrt(Ops):
-    """Sqrt(x): the node ``sqrt(x)``; x is a node or a number (then no edge)."""
-
-cdef class Sigmoid(Ops):
-    """Sigmoid(x): the node ``sigmoid(x)``; x is a node or a number (then no edge)."""
-
-cdef class Relu(Ops):
-    """Relu(x): the node ``relu(x)``; x is a node or a number (then no edge)."""
-
-cdef class Abs(Ops):
-    """Abs(x): the node ``absolute(x)``; x is a node or a number (then no edge)."""
-
-cdef class Add(Ops):
-    """Add(a, b): the node ``add(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Mul(Ops):
-    """Mul(a, b): the node ``multiply(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Pow(Ops):
-    """Pow(a, b): the node ``power(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Maximum(Ops):
-    """Maximum(a, b): the node ``maximum(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Minimum(Ops):
-    """Minimum(a, b): the node ``minimum(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Arctan2(Ops):
-    """Arctan2(a, b): the node ``arctan2(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Sub(Ops):
-    """Sub(a, b): the node ``subtract(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-cdef class Div(Ops):
-    """Div(a, b): the node ``divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
-
-
-
-# The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
-# functions (binding=False), called with METH_O / METH_FASTCALL and no argument parsing.
-@cython.binding(False)
-def negative(x):
-    """negative(...): a Neg node of nodes, or a float of numbers."""
-    return _function1(NEG, x)
-
-@cython.binding(False)
-def reciprocal(x):
-    """reciprocal(...): an Inv node of nodes, or a float of numbers."""
-    return _function1(INV, x)
-
-@cython.binding(False)
-def sin(x):
-    """sin(...): a Sin node of nodes, or a float of numbers."""
-    return _function1(SIN, x)
-
-@cython.binding(False)
-def cos(x):
-    """cos(...): a Cos node of nodes, or a float of numbers."""
-    return _function1(COS, x)
-
-@cython.binding(False)
-def tan(x):
-    """tan(...): a Tan node of nodes, or a float of numbers."""
-    return _function1(TAN, x)
-
-@cython.binding(False)
-def arcsin(x):
-    """arcsin(...): an Arcsin node of nodes, or a float of numbers."""
-    return _function1(ARCSIN, x)
-
-@cython.binding(False)
-def arccos(x):
-    """arccos(...): an Arccos node of nodes, or a float of numbers."""
-    return _function1(ARCCOS, x)
-
-@cython.binding(False)
-def arctan(x):
-    """arctan(...): an Arctan node of nodes, or a float of numbers."""
-    return _function1(ARCTAN, x)
-
-@cython.binding(False)
-def sinh(x):
-    """sinh(...): a Sinh node of nodes, or a float of numbers."""
-    return _function1(SINH, x)
-
-@cython.binding(False)
-def cosh(x):
-    """cosh(...): a Cosh node of nodes, or a float of numbers."""
-    return _function1(COSH, x)
-
-@cython.binding(False)
-def tanh(x):
-    """tanh(...): a Tanh node of nodes, or a float of numbers."""
-    return _function1(TANH, x)
-
-@cython.binding(False)
-def exp(x):
-    """exp(...): an Exp node of nodes, or a float of numbers."""
-    return _function1(EXP, x)
-
-@cython.binding(False)
-def expm1(x):
-    """expm1(...): an Expm1 node of nodes, or a float of numbers."""
-    return _function1(EXPM1, x)
-
-@cython.binding(False)
-def log(x):
-    """log(...): a Log node of nodes, or a float of numbers."""
-    return _function1(LOG, x)
-
-@cython.binding(False)
-def log1p(x):
-    """log1p(...): a Log1p node of nodes, or a float of numbers."""
-    return _function1(LOG1P, x)
-
-@cython.binding(False)
-def log2(x):
-    """log2(...): a Log2 node of nodes, or a float of numbers."""
-    return _function1(LOG2, x)
-
-@cython.binding(False)
-def log10(x):
-    """log10(...): a Log10 node of nodes, or a float of numbers."""
-    return _function1(LOG10, x)
-
-@cython.binding(False)
-def sqrt(x):
-    """sqrt(...): a Sqrt node of nodes, or a float of numbers."""
-    return _function1(SQRT, x)
-
-@cython.binding(False)
-def sigmoid(x):
-    """sigmoid(...): a Sigmoid node of nodes, or a float of numbers."""
-    return _function1(SIGMOID, x)
-
-@cython.binding(False)
-def relu(x):
-    """relu(...): a Relu node of nodes, or a float of numbers."""
-    return _function1(RELU, x)
-
-@cython.binding(False)
-def absolute(x):
-    """absolute(...): an Abs node of nodes, or a float of numbers."""
-    return _function1(ABS, x)
-
-@cython.binding(False)
-def add(a, b):
-    """add(...): an Add node of nodes, or a float of numbers."""
-    return _binary(ADD, a, b)
-
-@cython.binding(False)
-def multiply(a, b):
-    """multiply(...): a Mul node of nodes, or a float of numbers."""
-    return _binary(MUL, a, b)
-
-@cython.binding(False)
-def power(a, b):
-    """power(...): a Pow node of nodes, or a float of numbers."""
-    return _binary(POW, a, b)
-
-@cython.binding(False)
-def maximum(a, b):
-    """maximum(...): a Maximum node of nodes, or a float of numbers."""
-    return _binary(MAXIMUM, a, b)
-
-@cython.binding(False)
-def minimum(a, b):
-    """minimum(...): a Minimum node of nodes, or a float of numbers."""
-    return _binary(MINIMUM, a, b)
-
-@cython.binding(False)
-def arctan2(a, b):
-    """arctan2(...): an Arctan2 node of nodes, or a float of numbers."""
-    return _binary(ARCTAN2, a, b)
-
-@cython.binding(False)
-def subtract(a, b):
-    """subtract(...): a Sub node of nodes, or a float of numbers."""
-    return _binary(SUB, a, b)
-
-@cython.binding(False)
-def divide(a, b):
-    """divide(...): a Div node of nodes, or a float of numbers."""
-    return _binary(DIV, a, b)
-
-
-PRIMITIVES = {
-    "negative": Neg, "reciprocal": Inv, "sin": Sin, "cos": Cos, "tan": Tan,
-    "arcsin": Arcsin, "arccos": Arccos, "arctan": Arctan, "sinh": Sinh, "cosh": Cosh,
-    "tanh": Tanh, "exp": Exp, "expm1": Expm1, "log": Log, "log1p": Log1p, "log2": Log2,
-    "log10": Log10, "sqrt": Sqrt, "sigmoid": Sigmoid, "relu": Relu, "absolute": Abs,
-    "add": Add, "multiply": Mul, "power": Pow, "maximum": Maximum, "minimum": Minimum,
-    "arctan2": Arctan2, "subtract": Sub, "divide": Div,
-}
 for _name, _cls in PRIMITIVES.items():
     __all__ += [_name, _cls.__name__]
 del _name, _cls
@@ -1206,12 +942,6 @@ def to_vals(array):
 # The node classes registered: ops by class, GC twins, tp_traverse/tp_clear, tp_new.
 # --------------------------------------------------------------------------------------
 
-# By UnaryOp and BinaryOp, the order of _rules.pxd.
-cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh,
-                             Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu,
-                             Abs)
-cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div)
-
 _CLASS_OPS = {}
 for _i, _cls in enumerate(_UNARY_CLASSES):
     _CLASS_OPS[_cls] = (_i, 1)
@@ -1246,4 +976,11 @@ for _i in range(len(_BINARY_CLASSES)):
     _binary_twins[_i] = <PyTypeObject*>_TWINS[len(_UNARY_CLASSES) + _i]
 del _i, _cls
 
+for _name, _method in _OPS_METHODS.items():
+    _method.__name__ = _name
+    _method.__qualname__ = "Ops." + _name
+    autodiff_set_type_attr(<PyTypeObject*>Ops, _name, _method)
+del _name, _method
+
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
+_UFUNCS.update({alias: _UFUNCS[name] for alias, name in _UFUNC_ALIASES.items()})

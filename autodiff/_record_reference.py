@@ -101,8 +101,8 @@ def record(f, *example_args, argnums=0):
     if not isinstance(root, ref.Ops):                   # f returned a number
         return Tape(_TOKEN, name, shapes, indices, single, n_inputs, [root], [], n_inputs)
 
-    ops = {ref.PRIMITIVES[name]: ("unary", rules) for name, _, *rules in ref.UNARY}
-    ops.update({ref.PRIMITIVES[name]: ("binary", rule) for name, _, rule in ref.BINARY})
+    ops = {ref.PRIMITIVES[name]: ("unary", rules) for name, rules in ref.UNARY_RULES.items()}
+    ops.update({ref.PRIMITIVES[name]: ("binary", rule) for name, rule in ref.BINARY_RULES.items()})
     order, _ = ref._topological_order(root)
     for node in order:
         why = _layout_refusal(ref, node, ops)

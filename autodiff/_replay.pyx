@@ -78,9 +78,8 @@ __all__ = ["record", "Tape"]
 # --------------------------------------------------------------------------------------
 
 cdef enum:
-    BINARY = 32             # an instruction's op: a UnaryOp, or BINARY + a BinaryOp
-    N_UNARY = 21            # PRIMITIVES lists the 21 unary primitives, then the 8 binary
-    N_PRIMITIVES = 29
+    BINARY = 1024           # an instruction's op: a UnaryOp, or BINARY + a BinaryOp
+    N_PRIMITIVES = N_UNARY + N_BINARY   # PRIMITIVES lists the unary ones, then the binary
     LEAF = -1               # a Var, or a primitive node made of numbers only (no edge)
     FOREIGN = -2            # not a built-in node class
     MAX_CACHED = 8          # workspaces a tape keeps for reuse (see "Workspaces")
@@ -111,14 +110,11 @@ cdef enum:
 cdef PyTypeObject* _classes[N_PRIMITIVES]
 cdef PyTypeObject* _var_class = <PyTypeObject*>_engine.Var
 
-_names = list(_engine.PRIMITIVES)
-assert len(_names) == N_PRIMITIVES and _names[SIN] == "sin" and _names[ABS] == "absolute" \
-    and _names[N_UNARY + ADD] == "add" and _names[N_UNARY + ARCTAN2] == "arctan2" \
-    and _names[N_UNARY + DIV] == "divide", \
-    "PRIMITIVES must list the primitives in the order of _rules.pxd"
+# PRIMITIVES and the opcode enums both come from the table (_primitives.py), in its order.
+assert len(_engine.PRIMITIVES) == <int>N_PRIMITIVES and <int>N_UNARY < <int>BINARY
 for _i, _cls in enumerate(_engine.PRIMITIVES.values()):
     _classes[_i] = <PyTypeObject*>_cls
-del _names, _i, _cls
+del _i, _cls
 # The classes stay referenced by _engine (module globals) for the process's lifetime, so
 # these pointers never dangle, and no other class can ever have their addresses.
 

@@ -48,9 +48,7 @@ cdef extern from *:
 # x is the input's value, y the node's value, d the local derivative.
 # --------------------------------------------------------------------------------------
 
-cdef enum UnaryOp:
-    NEG, INV, SIN, COS, TAN, ARCSIN, ARCCOS, ARCTAN, SINH, COSH, TANH, EXP, EXPM1,
-    LOG, LOG1P, LOG2, LOG10, SQRT, SIGMOID, RELU, ABS
+include "_ops.pxi"         # the opcode enums, generated from the table (_primitives.py)
 
 
 cdef inline double _unary_rule(int op, double x, double* d) noexcept nogil:
@@ -99,10 +97,6 @@ cdef inline double _unary_rule(int op, double x, double* d) noexcept nogil:
     else:  # ABS
         y = libm.fabs(x);          d[0] = _sign(x)
     return y
-
-
-cdef enum BinaryOp:
-    ADD, MUL, POW, MAXIMUM, MINIMUM, ARCTAN2, SUB, DIV
 
 
 cdef inline double _binary_rule(int op, double a, double b, double* da, double* db) noexcept nogil:

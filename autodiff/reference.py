@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from autodiff import _ufunc
+from autodiff import _primitives, _ufunc
 
 ENGINE = "reference"
 
@@ -152,35 +152,36 @@ def _pick(a, b, larger):
 _LN2, _LN10 = 0.6931471805599453, 2.302585092994046   # == math.log(2.0), math.log(10.0)
 
 # --------------------------------------------------------------------------------------
-# The primitives: one row each, the value rule and the local-derivative rule.
-# x is the input's value, y the node's value.  The compiled engine has the same table,
-# in the same order, in ``_unary_rule`` and ``_binary_rule``.
+# The primitives' rules, by name: the value rule and the local-derivative rule of each row
+# of the table (autodiff/_primitives.py, where a primitive's class and names are declared).
+# x is the input's value, y the node's value.  The compiled engine has the same rules in
+# ``_unary_rule`` and ``_binary_rule`` (_rules.pxd).
 # --------------------------------------------------------------------------------------
 
-#   function      class      value        d y / d x
-UNARY = [
-    ("negative",  "Neg",     lambda x: -x,          lambda x, y: -1.0),
-    ("reciprocal", "Inv",    lambda x: _div(1.0, x), lambda x, y: -(y * y)),
-    ("sin",       "Sin",     _sin,                  lambda x, y: _cos(x)),
-    ("cos",       "Cos",     _cos,                  lambda x, y: -_sin(x)),
-    ("tan",       "Tan",     _tan,                  lambda x, y: 1.0 + y * y),
-    ("arcsin",    "Arcsin",  _asin,                 lambda x, y: _div(1.0, _sqrt(1.0 - x * x))),
-    ("arccos",    "Arccos",  _acos,                 lambda x, y: -_div(1.0, _sqrt(1.0 - x * x))),
-    ("arctan",    "Arctan",  _atan,                 lambda x, y: _div(1.0, 1.0 + x * x)),
-    ("sinh",      "Sinh",    _sinh,                 lambda x, y: _cosh(x)),
-    ("cosh",      "Cosh",    _cosh,                 lambda x, y: _sinh(x)),
-    ("tanh",      "Tanh",    _tanh,                 lambda x, y: 1.0 - y * y),
-    ("exp",       "Exp",     _exp,                  lambda x, y: y),
-    ("expm1",     "Expm1",   _expm1,                lambda x, y: y + 1.0),
-    ("log",       "Log",     _log,                  lambda x, y: _div(1.0, x)),
-    ("log1p",     "Log1p",   _log1p,                lambda x, y: _div(1.0, 1.0 + x)),
-    ("log2",      "Log2",    _log2,                 lambda x, y: _div(1.0, x * _LN2)),
-    ("log10",     "Log10",   _log10,                lambda x, y: _div(1.0, x * _LN10)),
-    ("sqrt",      "Sqrt",    _sqrt,                 lambda x, y: _div(0.5, y)),
-    ("sigmoid",   "Sigmoid", _sigmoid,              lambda x, y: y * (1.0 - y)),
-    ("relu",      "Relu",    _relu,                 lambda x, y: _step(x)),
-    ("absolute",  "Abs",     abs,                   lambda x, y: _sign(x)),
-]
+#   function       value                  d y / d x
+UNARY_RULES = {
+    "negative":    (lambda x: -x,          lambda x, y: -1.0),
+    "reciprocal":  (lambda x: _div(1.0, x), lambda x, y: -(y * y)),
+    "sin":         (_sin,                  lambda x, y: _cos(x)),
+    "cos":         (_cos,                  lambda x, y: -_sin(x)),
+    "tan":         (_tan,                  lambda x, y: 1.0 + y * y),
+    "arcsin":      (_asin,                 lambda x, y: _div(1.0, _sqrt(1.0 - x * x))),
+    "arccos":      (_acos,                 lambda x, y: -_div(1.0, _sqrt(1.0 - x * x))),
+    "arctan":      (_atan,                 lambda x, y: _div(1.0, 1.0 + x * x)),
+    "sinh":        (_sinh,                 lambda x, y: _cosh(x)),
+    "cosh":        (_cosh,                 lambda x, y: _sinh(x)),
+    "tanh":        (_tanh,                 lambda x, y: 1.0 - y * y),
+    "exp":         (_exp,                  lambda x, y: y),
+    "expm1":       (_expm1,                lambda x, y: y + 1.0),
+    "log":         (_log,                  lambda x, y: _div(1.0, x)),
+    "log1p":       (_log1p,                lambda x, y: _div(1.0, 1.0 + x)),
+    "log2":        (_log2,                 lambda x, y: _div(1.0, x * _LN2)),
+    "log10":       (_log10,                lambda x, y: _div(1.0, x * _LN10)),
+    "sqrt":        (_sqrt,                 lambda x, y: _div(0.5, y)),
+    "sigmoid":     (_sigmoid,              lambda x, y: y * (1.0 - y)),
+    "relu":        (_relu,                 lambda x, y: _step(x)),
+    "absolute":    (abs,                   lambda x, y: _sign(x)),
+}
 
 
 def _power_rule(a, b):
@@ -199,17 +200,17 @@ def _divide_rule(a, b):
     return y, _div(1.0, b), -_div(y, b)
 
 
-#   function     class       (a, b) -> (value, d y / d a, d y / d b)
-BINARY = [
-    ("add",      "Add",      lambda a, b: (a + b, 1.0, 1.0)),
-    ("multiply", "Mul",      lambda a, b: (a * b, b, a)),
-    ("power",    "Pow",      _power_rule),
-    ("maximum",  "Maximum",  lambda a, b: _pick(a, b, True)),
-    ("minimum",  "Minimum",  lambda a, b: _pick(a, b, False)),
-    ("arctan2",  "Arctan2",  _arctan2_rule),
-    ("subtract", "Sub",      lambda a, b: (a - b, 1.0, -1.0)),
-    ("divide",   "Div",      _divide_rule),
-]
+#   function     (a, b) -> (value, d y / d a, d y / d b)
+BINARY_RULES = {
+    "add":       lambda a, b: (a + b, 1.0, 1.0),
+    "multiply":  lambda a, b: (a * b, b, a),
+    "power":     _power_rule,
+    "maximum":   lambda a, b: _pick(a, b, True),
+    "minimum":   lambda a, b: _pick(a, b, False),
+    "arctan2":   _arctan2_rule,
+    "subtract":  lambda a, b: (a - b, 1.0, -1.0),
+    "divide":    _divide_rule,
+}
 
 # --------------------------------------------------------------------------------------
 # Nodes
@@ -483,11 +484,12 @@ def _binary_class(fname, cname, rule):
 
 
 PRIMITIVES = {}
-for _f, _c, _v, _d in UNARY:
-    PRIMITIVES[_f] = globals()[_c] = _unary_class(_f, _c, _v, _d)
-for _f, _c, _r in BINARY:
-    PRIMITIVES[_f] = globals()[_c] = _binary_class(_f, _c, _r)
-del _f, _c, _v, _d, _r
+for _p in _primitives.UNARY:
+    PRIMITIVES[_p.name] = globals()[_p.cls] = _unary_class(_p.name, _p.cls, *UNARY_RULES[_p.name])
+for _p in _primitives.BINARY:
+    PRIMITIVES[_p.name] = globals()[_p.cls] = _binary_class(_p.name, _p.cls, BINARY_RULES[_p.name])
+del _p
+assert set(UNARY_RULES) | set(BINARY_RULES) == set(PRIMITIVES), "a rule for every row, no more"
 _PRIMITIVE_CLASSES = tuple(PRIMITIVES.values())
 _BUILTIN_CLASSES = frozenset(_PRIMITIVE_CLASSES) | {Ops, Var}
 _defining_builtins = False
@@ -514,11 +516,10 @@ def _method(function):
     return method
 
 
-_UNARY_NAMES = {row[0] for row in UNARY}
-for _name, _cls in PRIMITIVES.items():
-    globals()[_name] = _function(_name, _cls, 1 if _name in _UNARY_NAMES else 2)
-    setattr(Ops, _name, _method(globals()[_name]))
-del _name, _cls
+for _p in _primitives.TABLE:
+    globals()[_p.name] = _function(_p.name, PRIMITIVES[_p.name], _p.arity)
+    setattr(Ops, _p.name, _method(globals()[_p.name]))
+del _p
 
 # --------------------------------------------------------------------------------------
 # Gradients: sort once (iterative depth-first post-order), sweep adjoints in reverse.
@@ -655,6 +656,7 @@ def to_vals(array):
 
 
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
+_UFUNCS.update({alias: _UFUNCS[p.name] for p in _primitives.TABLE for alias in p.ufuncs})
 
 __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
             "to_vals"]

@@ -8,8 +8,9 @@ import math
 import struct
 from collections import defaultdict
 
-BINARY_NAMES = frozenset({"add", "multiply", "power", "maximum", "minimum", "arctan2",
-                          "subtract", "divide"})
+from autodiff import _primitives
+
+BINARY_NAMES = frozenset(p.name for p in _primitives.BINARY)
 
 
 def arity(name):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import autodiff.reference
+from autodiff import _primitives
 
 BAD_OPERANDS = {"str": "a", "None": None, "list": [1, 2]}
 
@@ -21,9 +22,8 @@ BINARY_OPERATORS = {
     "/=": operator.itruediv, "**=": operator.ipow,
 }
 
-UNARY_NAMES = ("negative reciprocal sin cos tan arcsin arccos arctan sinh cosh tanh exp expm1 "
-               "log log1p log2 log10 sqrt sigmoid relu absolute").split()
-BINARY_NAMES = "add multiply power maximum minimum arctan2 subtract divide".split()
+UNARY_NAMES = [p.name for p in _primitives.UNARY]         # the table of primitives
+BINARY_NAMES = [p.name for p in _primitives.BINARY]
 
 
 def _user_node(ad, pairs):

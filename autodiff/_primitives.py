@@ -1,0 +1,68 @@
+"""THE table of primitives: one row per primitive, the only place a primitive is declared.
+
+Everything per primitive that is not its rule is generated from this table by
+``python -m autodiff._generate``: the compiled engine's node classes, module functions,
+``Ops`` methods, ``PRIMITIVES`` and opcode enums (``_ops.pxi``, ``_nodes.pxi``,
+``_methods.pxi``), the replay's opcode numbering (the same enums), the typing stubs of
+both engines and the README's table of functions.  ``tests/test_generated.py`` fails when a
+generated file is stale.  What stays written by hand, once per engine, is the rule: the
+value and local derivatives, in C (``_rules.pxd``, a case of the switch on ``op``) and in
+Python (``reference.py``, an entry of ``UNARY_RULES`` or ``BINARY_RULES``).  Adding a
+primitive is a row here, the two rules, and its entry in the tests' domain table
+(``tests/helpers.py``: ``DOMAINS``).
+
+Rows are in opcode order: the unary primitives, then the binary ones, each group in the
+order of its C enum (append new rows at the end of their group).
+"""
+from typing import NamedTuple, Tuple
+
+
+class Primitive(NamedTuple):
+    name: str                   # NumPy's name: module function, node method, ufunc bound
+    cls: str                    # the node class
+    arity: int                  # 1 or 2
+    op: str                     # the C enum constant of its rule (UnaryOp or BinaryOp)
+    ufuncs: Tuple[str, ...] = ()  # other NumPy ufunc names that call it (np.true_divide)
+    notes: str = ""             # domain, and the convention at kinks and poles
+
+
+TABLE = (
+    # Unary: y = f(x).
+    Primitive("negative", "Neg", 1, "NEG"),
+    Primitive("reciprocal", "Inv", 1, "INV", notes="1/0 = inf"),
+    Primitive("sin", "Sin", 1, "SIN"),
+    Primitive("cos", "Cos", 1, "COS"),
+    Primitive("tan", "Tan", 1, "TAN"),
+    Primitive("arcsin", "Arcsin", 1, "ARCSIN", notes="[-1, 1]; derivative inf at +-1"),
+    Primitive("arccos", "Arccos", 1, "ARCCOS", notes="[-1, 1]; derivative -inf at +-1"),
+    Primitive("arctan", "Arctan", 1, "ARCTAN"),
+    Primitive("sinh", "Sinh", 1, "SINH"),
+    Primitive("cosh", "Cosh", 1, "COSH"),
+    Primitive("tanh", "Tanh", 1, "TANH"),
+    Primitive("exp", "Exp", 1, "EXP"),
+    Primitive("expm1", "Expm1", 1, "EXPM1"),
+    Primitive("log", "Log", 1, "LOG", notes="x > 0; log(0) = -inf"),
+    Primitive("log1p", "Log1p", 1, "LOG1P", notes="x > -1"),
+    Primitive("log2", "Log2", 1, "LOG2", notes="x > 0"),
+    Primitive("log10", "Log10", 1, "LOG10", notes="x > 0"),
+    Primitive("sqrt", "Sqrt", 1, "SQRT", notes="x >= 0; derivative inf at 0"),
+    Primitive("sigmoid", "Sigmoid", 1, "SIGMOID"),
+    Primitive("relu", "Relu", 1, "RELU", notes="derivative 0 at 0"),
+    Primitive("absolute", "Abs", 1, "ABS", notes="derivative 0 at 0"),
+    # Binary: y = f(a, b); a number operand is a constant (no edge).
+    Primitive("add", "Add", 2, "ADD"),
+    Primitive("multiply", "Mul", 2, "MUL"),
+    Primitive("power", "Pow", 2, "POW", notes="d/db a**b is 0 at a = 0"),
+    Primitive("maximum", "Maximum", 2, "MAXIMUM", notes="a tie gives 0.5 to each side"),
+    Primitive("minimum", "Minimum", 2, "MINIMUM", notes="a tie gives 0.5 to each side"),
+    Primitive("arctan2", "Arctan2", 2, "ARCTAN2"),
+    Primitive("subtract", "Sub", 2, "SUB"),
+    Primitive("divide", "Div", 2, "DIV", ufuncs=("true_divide",)),
+)
+
+UNARY = tuple(p for p in TABLE if p.arity == 1)
+BINARY = tuple(p for p in TABLE if p.arity == 2)
+BY_NAME = {p.name: p for p in TABLE}
+
+assert TABLE == UNARY + BINARY, "unary rows first, then binary"
+assert len(BY_NAME) == len(TABLE) and len({p.cls for p in TABLE}) == len(TABLE)
