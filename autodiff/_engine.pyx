@@ -44,6 +44,8 @@ cimport cython
 from cpython.object cimport PyObject, PyTypeObject, Py_TYPE, Py_TPFLAGS_HAVE_GC, Py_TPFLAGS_HEAPTYPE
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsDouble
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_C_CONTIGUOUS
@@ -60,8 +62,39 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
+    #include <string.h>
+    /* A free list of plain nodes (instances of the exact built-in classes, which are all
+       of one size and free through autodiff_node_free), as CPython keeps one for floats:
+       making and freeing the nodes of arithmetic costs a few instructions instead of a
+       trip through the allocator.  It holds memory only, never a live object, and is used
+       with the GIL held.  The sanitizer build turns it off (AUTODIFF_FREELIST=0), so
+       that AddressSanitizer sees every freed node. */
+    #ifndef AUTODIFF_FREELIST
+    #define AUTODIFF_FREELIST 2048
+    #endif
+    static void* autodiff_free_nodes[AUTODIFF_FREELIST > 0 ? AUTODIFF_FREELIST : 1];
+    static int autodiff_n_free = 0;
+    static void autodiff_node_free(void* p) {
+        if (autodiff_n_free < AUTODIFF_FREELIST) {
+            autodiff_free_nodes[autodiff_n_free++] = p;
+            return;
+        }
+        PyObject_Free(p);
+    }
     /* A zeroed instance of t with no __cinit__/__init__: the engine fills it at once. */
-    static PyObject* autodiff_alloc(PyTypeObject* t) { return t->tp_alloc(t, 0); }
+    static PyObject* autodiff_alloc(PyTypeObject* t) {
+        if (autodiff_n_free && t->tp_free == autodiff_node_free) {
+            PyObject* o = (PyObject*)autodiff_free_nodes[--autodiff_n_free];
+            memset((void*)o, 0, (size_t)t->tp_basicsize);
+            return PyObject_Init(o, t);
+        }
+        return t->tp_alloc(t, 0);
+    }
+    static void autodiff_set_plain_slots(PyTypeObject* t, void* dealloc) {
+        t->tp_dealloc = (destructor)dealloc;
+        t->tp_free = autodiff_node_free;
+    }
+    static void autodiff_set_refcnt(PyObject* o, Py_ssize_t n) { Py_SET_REFCNT(o, n); }
     typedef int (*autodiff_visit)(PyObject*, void*);
     static void autodiff_set_gc_slots(PyTypeObject* t, void* traverse, void* clear) {
         t->tp_traverse = (traverseproc)traverse;
@@ -80,6 +113,9 @@ cdef extern from *:
     }
     """
     object autodiff_alloc(PyTypeObject* t)
+    void autodiff_set_plain_slots(PyTypeObject* t, void* dealloc)
+    void autodiff_set_refcnt(PyObject* o, Py_ssize_t n)
+    void autodiff_node_free(void* p)
     ctypedef int (*autodiff_visit)(PyObject*, void*) noexcept
     void autodiff_set_gc_slots(PyTypeObject* t, void* traverse, void* clear)
     void autodiff_set_new(PyTypeObject* t, void* new_)
@@ -127,11 +163,21 @@ cdef enum Kind:
     NODE = 2
 
 
-cdef int _operand(object x, double* v) except -1:
-    """What arithmetic makes of x: NODE, NUMBER (its value into v) or OTHER."""
-    if isinstance(x, Ops):
+cdef inline int _operand(object x, double* v) except -1:
+    """What arithmetic makes of x: NODE, NUMBER (its value into v) or OTHER.
+
+    The common cases first and without a call: a built-in node (its class derives from Ops
+    directly), a float, an int; then any node, any real number.
+    """
+    if Py_TYPE(x).tp_base == <PyTypeObject*>Ops or isinstance(x, Ops):
         v[0] = (<Ops>x).val
         return NODE
+    if type(x) is float:
+        v[0] = PyFloat_AS_DOUBLE(x)
+        return NUMBER
+    if type(x) is int:
+        v[0] = PyLong_AsDouble(x)           # OverflowError beyond floats, as float(x)
+        return NUMBER
     if isinstance(x, float):
         v[0] = <double>x
         return NUMBER
@@ -148,6 +194,13 @@ cdef int _operand(object x, double* v) except -1:
 cdef inline double _unary_quiet(int op, double x, double* d) noexcept nogil:
     cdef double y = _unary_rule(op, x, d)
     if not (isfinite(y) and isfinite(d[0])):
+        feclearexcept(FE_ALL_EXCEPT)
+    return y
+
+
+cdef inline double _power_const_quiet(double a, double c, double* da) noexcept nogil:
+    cdef double y = _power_const(a, c, da)
+    if not (isfinite(y) and isfinite(da[0])):
         feclearexcept(FE_ALL_EXCEPT)
     return y
 
@@ -305,6 +358,21 @@ cdef int _set_grad(Ops node, object pairs) except -1:
     return 0
 
 
+cdef void _node_dealloc(PyObject* o) noexcept:
+    """tp_dealloc of every node class: release the edges, then free.
+
+    The object is dead (its count is 0) and unreachable from Python: plain nodes are not
+    GC-tracked and have no weak references, and for a user-defined class CPython's
+    subtype_dealloc has untracked it and cleared its weak references before calling this.
+    The count is held at 1 while the edges are released (that can run finalizers), so that
+    no reference taken in the meantime frees it a second time.
+    """
+    autodiff_set_refcnt(o, 1)
+    _clear_edges(<Ops>o)
+    autodiff_set_refcnt(o, 0)
+    Py_TYPE(<object>o).tp_free(o)
+
+
 # The cyclic GC's view of a node: its children.  Installed as tp_traverse and tp_clear of
 # every node class (module end); the GC calls them for the GC-visible ones only.
 cdef int _traverse(PyObject* o, autodiff_visit visit, void* arg) noexcept:
@@ -378,8 +446,7 @@ cdef class Ops:
     value, as for a float.
     """
 
-    def __dealloc__(self):
-        _clear_edges(self)
+    # Deallocation is _node_dealloc (installed as tp_dealloc at the end of the module).
 
     # A user-defined node class is checked when it is defined (Cython has no
     # __init_subclass__ method for extension types: a classmethod attribute is the same).
@@ -560,7 +627,10 @@ cdef Ops _binary_node(PyTypeObject* cls, PyTypeObject* twin, int op, object a, o
     if (a_node and _gc_visible(a)) or (b_node and _gc_visible(b)):
         cls = twin
     cdef Ops node = _new_node(cls)
-    node.val = _binary_quiet(op, av, bv, &da, &db)
+    if op == POW and not b_node:    # x ** c: the rule for a constant exponent, no log
+        node.val = _power_const_quiet(av, bv, &da)
+    else:
+        node.val = _binary_quiet(op, av, bv, &da, &db)
     if a_node:
         _add_edge(node, <Ops>a, da)
     if b_node:
@@ -573,7 +643,7 @@ cdef Ops _binary_node(PyTypeObject* cls, PyTypeObject* twin, int op, object a, o
 
 cdef object _arith(int op, object a, object b):
     """A new node op(a, b) of nodes or numbers; NotImplemented for anything else."""
-    cdef double av, bv
+    cdef double av = 0.0, bv = 0.0
     cdef int ka = _operand(a, &av)
     cdef int kb = _operand(b, &bv)
     if ka == OTHER or kb == OTHER:
@@ -951,6 +1021,9 @@ _BUILTIN_CLASSES = frozenset(_CLASS_OPS) | {Var}
 
 for _cls in (Ops,) + tuple(_BUILTIN_CLASSES):
     autodiff_set_gc_slots(<PyTypeObject*>_cls, <void*>_traverse, <void*>_clear)
+    # All of one size, so that one free list serves them (autodiff_alloc).
+    assert (<PyTypeObject*>_cls).tp_basicsize == (<PyTypeObject*>Ops).tp_basicsize
+    autodiff_set_plain_slots(<PyTypeObject*>_cls, <void*>_node_dealloc)
 for _cls in _CLASS_OPS:
     autodiff_set_new(<PyTypeObject*>_cls, <void*>_primitive_new)
 

@@ -80,6 +80,8 @@ __all__ = ["record", "Tape"]
 cdef enum:
     BINARY = 1024           # an instruction's op: a UnaryOp, or BINARY + a BinaryOp
     N_PRIMITIVES = N_UNARY + N_BINARY   # PRIMITIVES lists the unary ones, then the binary
+    POWC = N_UNARY          # x ** c for a number c (a Pow node with a constant exponent):
+                            # the replay's own opcode, a unary op whose b is c's slot
     LEAF = -1               # a Var, or a primitive node made of numbers only (no edge)
     FOREIGN = -2            # not a built-in node class
     MAX_CACHED = 8          # workspaces a tape keeps for reuse (see "Workspaces")
@@ -176,6 +178,8 @@ cdef void _forward(const Instr* code, Local* loc, Py_ssize_t n_ops, double* vals
             out[i] = a * b
             loc[i].da = b
             loc[i].db = a
+        elif p.op == POWC:
+            out[i] = _power_const(vals[p.a], vals[p.b], &loc[i].da)
         elif p.op < BINARY:
             out[i] = _unary_rule(p.op, vals[p.a], &loc[i].da)
         else:
@@ -600,6 +604,8 @@ cdef int _fill(Tape tape, Walk* w, const double* example, PyObject** bad, int* o
             Py_INCREF(node)
             bad[0] = <PyObject*>node
             return REFUSE_RULE
+        if op == BINARY + POW and node.n == 1 and not node.edges.one.constant_first:
+            p.op = POWC             # the same value and d/da, without d/dc's log
         vals[base + j] = y
         slot[i] = <int>(base + j)
         j += 1

@@ -184,10 +184,21 @@ UNARY_RULES = {
 }
 
 
+def _power_const(a, c):
+    """(a ** c, d/da): the rule of x ** c for a number c, and the first half of power's.
+
+    c == 2 is a * a (the same double as C's pow(a, 2.0)); the derivative of a ** 0 is 0
+    everywhere, as in autograd and JAX (c * a ** (c - 1) would be nan at 0).
+    """
+    if c == 2.0:
+        return a * a, 2.0 * a
+    return _pow(a, c), (0.0 if c == 0.0 else c * _pow(a, c - 1.0))
+
+
 def _power_rule(a, b):
-    y = _pow(a, b)
+    y, da = _power_const(a, b)
     # d/db a**b = a**b log a, taken as 0 at a = 0 (where a**b is flat or a pole).
-    return y, b * _pow(a, b - 1.0), (0.0 if a == 0.0 else y * _log(a))
+    return y, da, (0.0 if a == 0.0 else y * _log(a))
 
 
 def _arctan2_rule(a, b):
