@@ -621,9 +621,40 @@ def main(argv=None):
     data["replay"] = replay
     md.append(replay_bench.replay_markdown(replay))
 
+    # 8. arithmetic of micrograd's shape, and x ** 2 (issue 10) -----------------------
+    print("workload 8: arithmetic of micrograd's shape", flush=True)
+    nimpls = W.neuron_impls()
+    r8 = run_set("neuron", nimpls, cfg)
+    sq = W.square_impls() + W.square_replay_impls()
+    r8b = run_set("square", sq, cfg)
+    per_op = lambda impl: impl.ops  # noqa: E731
+    md.append(timed_table("8. Arithmetic of micrograd's shape: a layer of 16 neurons of 16 "
+                          "inputs (multiply-adds, relu), built (and freed) then both "
+                          "gradients, per op", nimpls, r8, "ns", per_op, "op"))
+    md.append(timed_table("8b. x ** 2 against x * x: a chain of 10^4 squarings (each times "
+                          "0.5), built and freed, and its tape replayed, per op", sq, r8b,
+                          "ns", per_op, "op", base="compiled: x * x"))
+    data["neuron"], data["square"] = r8, r8b
+    checks_8 = []
+    if "floats" in r8 and "compiled: gradients" in r8:
+        ratio = r8["compiled: gradients"].build / r8["floats"].total
+        checks_8.append(("arithmetic build (micrograd's shape) <= 4x plain floats per op "
+                         "(issue 10)", f"{ratio:.2f}x", ratio <= 4.0))
+    if "micrograd" in r8 and "compiled: gradients" in r8:
+        ratio = r8["micrograd"].total / r8["compiled: gradients"].total
+        checks_8.append(("micrograd's shape, build + gradients: >= 50x faster than "
+                         "micrograd", f"{ratio:.0f}x", ratio >= 50.0))
+    for build, other in (("compiled: x ** 2", "compiled: x * x"),
+                         ("replay: x ** 2", "replay: x * x")):
+        if build in r8b and other in r8b:
+            ratio = r8b[build].total / r8b[other].total
+            checks_8.append((f"{build} <= 1.2x {other} (issue 10)", f"{ratio:.2f}x",
+                             ratio <= 1.2))
+
     # checks --------------------------------------------------------------------------
     checks = targets(chain, r1, curve, r2, r3, r4, mem)
     checks += [(f"replay (issue 6): {what}", value, ok) for what, value, ok in replay["targets"]]
+    checks += checks_8
     elapsed = time.perf_counter() - started
     write_results(os.path.join(out, "RESULTS.md"), info, cfg, md, checks, charts, elapsed)
     print("\n".join(f"{'PASS' if ok else 'MISS'}  {what}: {value}" for what, value, ok in checks))

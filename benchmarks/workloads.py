@@ -896,3 +896,100 @@ def by_name(impls, name):
         if impl.name == name:
             return impl
     raise KeyError(name)
+
+
+# --------------------------------------------------------------------------------------
+# Workload 8: arithmetic of micrograd's shape (issue 10).  A layer of neurons, each a
+# weighted sum of its inputs plus a bias, then relu: the multiply-add graphs that
+# micrograd's MLP builds, on plain floats (the floor), our engines and micrograd.  The
+# build is timed with the freeing of each graph included (small graphs, built in a loop).
+# Also x ** 2 against x * x, built and replayed (the power-by-constant rule).
+# --------------------------------------------------------------------------------------
+
+NEURON_IN, NEURON_OUT = 16, 16
+NEURON_OPS = NEURON_OUT * (2 * NEURON_IN + 2)      # per layer: muls, adds, bias, relu
+
+
+def _neuron_data():
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-1, 1, (NEURON_OUT, NEURON_IN)).tolist()
+    b = rng.uniform(-1, 1, NEURON_OUT).tolist()
+    x = rng.uniform(-1, 1, NEURON_IN).tolist()
+    return w, b, x
+
+
+def neuron_layer(w, b, x, relu):
+    """out_j = relu(b_j + sum_i w_ji x_i), written as micrograd's Neuron writes it."""
+    out = []
+    for wj, bj in zip(w, b):
+        act = bj
+        for wi, xi in zip(wj, x):
+            act = act + wi * xi
+        out.append(relu(act))
+    return out
+
+
+def neuron_impls():
+    """Workload 8.  Gradients are d sum(out) / d x."""
+    w, b, x = _neuron_data()
+
+    def relu_float(v):
+        return v if v > 0.0 else 0.0
+    impls = [Impl("floats", lambda: sum(neuron_layer(w, b, x, relu_float)), kind="floor",
+                  ops=NEURON_OPS)]
+    for label, ad in ENGINES:
+        def build(ad=ad):
+            xs = [ad.Var(v) for v in x]
+            ws = [[ad.Var(v) for v in row] for row in w]
+            out = neuron_layer(ws, b, xs, ad.relu)
+            root = out[0]
+            for o in out[1:]:
+                root = root + o
+            return root, xs
+        impls.append(Impl(f"{label}: gradients", build, _engine_grads(ad, "gradients"),
+                          kind="ours", ops=NEURON_OPS))
+    if peer("micrograd"):
+        Value = peer("micrograd").Value
+
+        def mg_build():
+            xs = [Value(v) for v in x]
+            ws = [[Value(v) for v in row] for row in w]
+            out = neuron_layer(ws, b, xs, lambda v: v.relu())
+            root = out[0]
+            for o in out[1:]:
+                root = root + o
+            return root, xs
+        impls.append(Impl("micrograd", mg_build, _mg_backward, ops=NEURON_OPS))
+    return impls
+
+
+SQUARE_N = 10_000
+
+
+def square_impls():
+    """x ** 2 against x * x: a chain of squarings (times 0.5 to stay finite), built and freed."""
+    def chain_sq(x, square):
+        for _ in range(SQUARE_N):
+            x = square(x) * 0.5
+        return x
+    impls = [Impl("floats: x * x", lambda: chain_sq(0.3, lambda v: v * v), kind="floor",
+                  ops=2 * SQUARE_N)]
+    for label, square in (("x * x", lambda v: v * v), ("x ** 2", lambda v: v ** 2)):
+        impls.append(Impl(f"compiled: {label}",
+                          lambda square=square: chain_sq(autodiff.Var(0.3), square),
+                          kind="ours", ops=2 * SQUARE_N))
+    return impls
+
+
+def square_replay_impls():
+    """The tapes of the two squaring chains, replayed (value and gradient)."""
+    impls = []
+    for label, square in (("x * x", lambda v: v * v), ("x ** 2", lambda v: v ** 2)):
+        def f(x, square=square):
+            for _ in range(SQUARE_N):
+                x = square(x) * 0.5
+            return x
+        tape = autodiff.record(f, 0.3)
+        impls.append(Impl(f"replay: {label}", lambda tape=tape: tape.value_and_grad(0.3),
+                          kind="ours", ops=2 * SQUARE_N))
+    return impls
