@@ -1,8 +1,14 @@
 # Typed declarations of the compiled engine (autodiff/_engine.pyx).
 #
 # A node is 64 bytes: the 16-byte object header, its value, two inline edges and two
-# counters.  It holds no Python object fields, so it is not tracked by the cyclic GC:
-# a graph only points from newer nodes to older ones and cannot form a cycle.
+# counters.  A node of a built-in class holds no Python object fields and is not tracked
+# by the cyclic GC: its edges, fixed when it is made, point at older nodes only, so such
+# nodes cannot form a cycle.  Cycles need a user-defined node; the GC sees the edges of
+# those (and of built-in nodes made above them) through tp_traverse (see _engine.pyx).
+#
+# The rule for every user of these declarations (the replay included): no borrowed
+# pointer, walk mark, edge count or shared buffer is held across a point where Python
+# code can run; see the top of _engine.pyx.
 
 from cpython.object cimport PyObject
 
