@@ -24,6 +24,7 @@ def _compiled_api():
     public = {name: getattr(engine, name) for name in engine.__all__}
     public.update(_frontend.build(public))
     public["record"] = replay.record
+    public["Tape"] = replay.Tape
     return engine, public
 
 

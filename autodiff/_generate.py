@@ -5,7 +5,8 @@
 
 Whole files: ``_ops.pxi`` (the opcode enums, included by ``_rules.pxd``), ``_nodes.pxi``
 (node classes, module functions, ``PRIMITIVES``; included by ``_engine.pyx``),
-``_methods.pxi`` (the ``Ops`` methods, included in its class body) and ``reference.pyi``.
+``_methods.pxi`` (the ``Ops`` methods, put in its dictionary), ``_reference_nodes.py`` (the
+same for the reference engine, written out) and ``reference.pyi``.
 Regions between ``BEGIN GENERATED`` and ``END GENERATED`` markers: in ``_engine.pyi`` and
 in ``README.md``.  The generated text is checked in, so building needs nothing but Cython;
 ``tests/test_generated.py`` fails when it is stale.
@@ -93,6 +94,59 @@ def methods_pxi():
 
 
 # --------------------------------------------------------------------------------------
+# The reference engine's classes, functions and methods, written out
+# --------------------------------------------------------------------------------------
+
+
+def reference_nodes_py():
+    out = [f'"""The reference engine\'s node classes, module functions and Ops methods.',
+           "",
+           f"{STAMP}",
+           "One of each per row of the table, written out so that mypy and help() see them;",
+           "the rules they apply are in reference.py (UNARY_RULES, BINARY_RULES), which",
+           'imports this module once they are defined.', '"""',
+           "# (private helpers of reference.py, which its public stub does not declare)",
+           "from autodiff.reference import (  # type: ignore[attr-defined]",
+           "    Ops, _binary_new, _function1, _function2, _unary_new)",
+           "", "__all__ = ["]
+    out += [f'    "{p.cls}", "{p.name}",' for p in TABLE]
+    out += ["]", ""]
+    for p in UNARY:
+        out += ["", f"class {p.cls}(Ops):",
+                f'    """{p.cls}(x): the node ``{p.name}(x)``; x is a node or a number (then no edge)."""',
+                "    __slots__ = ()", '    __module__ = "autodiff.reference"', "",
+                "    def __new__(cls, x):",
+                f'        return _unary_new(cls, "{p.name}", x)', ""]
+    for p in BINARY:
+        out += ["", f"class {p.cls}(Ops):",
+                f'    """{p.cls}(a, b): the node ``{p.name}(a, b)``; a and b are nodes or numbers '
+                f'(a number is a constant: no edge)."""',
+                '    __slots__ = ("_number",)', '    __module__ = "autodiff.reference"', "",
+                "    def __new__(cls, a, b):",
+                f'        return _binary_new(cls, "{p.name}", a, b)', ""]
+    for p in UNARY:
+        out += ["", f"def {p.name}(x):",
+                f'    """{p.name}(x): {_article(p.cls)} {p.cls} node of a node, or a float of a number."""',
+                f"    return _function1({p.cls}, x)", ""]
+    for p in BINARY:
+        out += ["", f"def {p.name}(a, b):",
+                f'    """{p.name}(a, b): {_article(p.cls)} {p.cls} node if a or b is a node, or a '
+                f'float of numbers."""',
+                f"    return _function2({p.cls}, a, b)", ""]
+    out += ["", "PRIMITIVES = {"] + [f'    "{p.name}": {p.cls},' for p in TABLE] + ["}", ""]
+    for p in UNARY:
+        out += ["", f"def _method_{p.name}(self):",
+                f'    """x.{p.name}() is {p.name}(x); NumPy calls it on object arrays."""',
+                f"    return {p.name}(self)", ""]
+    for p in BINARY:
+        out += ["", f"def _method_{p.name}(self, other):",
+                f'    """x.{p.name}(y) is {p.name}(x, y); NumPy calls it on object arrays."""',
+                f"    return {p.name}(self, other)", ""]
+    out += ["", "_OPS_METHODS = {"] + [f'    "{p.name}": _method_{p.name},' for p in TABLE]
+    out += ["}"]
+    return "\n".join(out) + "\n"
+
+# --------------------------------------------------------------------------------------
 # Typing stubs
 # --------------------------------------------------------------------------------------
 
@@ -107,10 +161,10 @@ def stub_methods():
 def stub_nodes():
     out = ["# One class per primitive; a number argument is a constant (no edge)."]
     for p in UNARY:
-        out += [f"class {p.cls}(Ops):", "    def __init__(self, x: _Operand) -> None: ..."]
+        out += [f"class {p.cls}(Ops):", "    def __new__(cls, x: _Operand) -> Self: ..."]
     for p in BINARY:
         out += [f"class {p.cls}(Ops):",
-                "    def __init__(self, a: _Operand, b: _Operand) -> None: ..."]
+                "    def __new__(cls, a: _Operand, b: _Operand) -> Self: ..."]
     out += ["", "# Module functions: a node if any argument is a node, a float of numbers."]
     for p in UNARY:
         out += ["@overload", f"def {p.name}(x: Ops) -> Ops: ...",
@@ -132,7 +186,7 @@ def _body(path):
     return "\n".join(lines).strip("\n")
 
 
-def reference_pyi(engine_pyi_text):
+def reference_pyi(engine_pyi_text, init_pyi_text):
     """The reference engine's stub: the compiled engine's names, frontend and tape."""
     head = f'''"""Typing stub of ``autodiff.reference``: the same API as ``autodiff``.
 
@@ -140,7 +194,7 @@ def reference_pyi(engine_pyi_text):
 (from autodiff/_engine.pyi, autodiff/__init__.pyi and autodiff/_replay.pyi).
 """
 from os import PathLike
-from typing import Any, Callable, Iterable, Optional, Sequence, Union, final, overload
+from typing import Any, Callable, Iterable, Optional, Self, Sequence, Union, final, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -152,9 +206,17 @@ from autodiff._frontend import GradientCheckReport as GradientCheckReport
     engine_body = re.sub(r'\A"""(?:.|\n)*?"""\n', "", engine_pyi_text)
     engine_body = "\n".join(line for line in engine_body.splitlines()
                             if not re.match(r"(from \S+ import|import) ", line)).strip("\n")
-    front = _body(os.path.join(HERE, "__init__.pyi"))
-    front = "\n".join(line for line in front.splitlines() if not line.startswith("__version__"))
-    tape = _body(os.path.join(HERE, "_replay.pyi"))
+    # The reference exports the frontend's names too: its __all__ is the package's.
+    all_region = re.search(r"__all__ = \[\n(?:.|\n)*?\]", init_pyi_text).group(0)
+    engine_body = re.sub(r"__all__ = \[\n(?:.|\n)*?\]", lambda m: all_region, engine_body)
+    front = re.sub(r'\A"""(?:.|\n)*?"""\n', "", init_pyi_text)
+    front = "\n".join(line for line in front.splitlines()
+                      if not re.match(r"(from \S+ import|import) ", line)).strip("\n")
+    front = re.sub(r"# BEGIN GENERATED: all\n(?:.|\n)*?# END GENERATED\n?", "", front)
+    front = "\n".join(line for line in front.splitlines()
+                      if not line.startswith(("__version__", "__all__")))
+    tape = "\n".join(line for line in _body(os.path.join(HERE, "_replay.pyi")).splitlines()
+                     if not line.startswith("__all__"))
     return "\n\n".join([head.rstrip("\n"), engine_body, front, tape]) + "\n"
 
 # --------------------------------------------------------------------------------------
@@ -190,14 +252,26 @@ def outputs():
         os.path.join(HERE, "_ops.pxi"): ops_pxi(),
         os.path.join(HERE, "_nodes.pxi"): nodes_pxi(),
         os.path.join(HERE, "_methods.pxi"): methods_pxi(),
+        os.path.join(HERE, "_reference_nodes.py"): reference_nodes_py(),
     }
     engine_pyi = os.path.join(HERE, "_engine.pyi")
     with open(engine_pyi) as f:
         text = f.read()
     text = _replace_region(text, "methods", stub_methods(), "    # {}")
     text = _replace_region(text, "nodes", stub_nodes(), "# {}")
+    names = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
+             "to_vals"] + [name for p in TABLE for name in (p.name, p.cls)]
+    text = _replace_region(text, "all", "__all__ = [\n" + "".join(
+        f'    "{name}",\n' for name in names) + "]", "# {}")
     files[engine_pyi] = text
-    files[os.path.join(HERE, "reference.pyi")] = reference_pyi(text)
+    init_pyi = os.path.join(HERE, "__init__.pyi")
+    with open(init_pyi) as f:
+        init_text = f.read()
+    frontend = ["grad", "value_and_grad", "check_gradients", "GradientCheckError",
+                "GradientCheckReport", "to_dot", "render", "record", "Tape"]
+    files[init_pyi] = _replace_region(init_text, "all", "__all__ = [\n" + "".join(
+        f'    "{name}",\n' for name in sorted(names + frontend)) + "]", "# {}")
+    files[os.path.join(HERE, "reference.pyi")] = reference_pyi(text, files[init_pyi])
     readme = os.path.join(ROOT, "README.md")
     if os.path.exists(readme):              # not in an installed package
         with open(readme) as f:

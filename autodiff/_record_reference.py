@@ -19,6 +19,7 @@ TypeError naming the node's class.  A call keeps its values and adjoints in list
 own, so a tape may be called from several threads at once and re-entrantly.
 """
 import math
+from typing import final
 
 from autodiff import _args
 
@@ -161,14 +162,15 @@ def record(f, *example_args, argnums=0):
                 slot[id(root)])
 
 
+@final
 class Tape:
     """A function recorded by ``record``: replays its value and gradients for new inputs.
 
     Written once by ``record`` and only read afterwards; each call keeps its values,
     local derivatives and adjoints in lists of its own.
     """
-    __slots__ = ("name", "shapes", "_argnums", "single", "sizes", "offsets", "n_inputs",
-                 "constants", "code", "base", "root")
+    __slots__ = ("_name", "_shapes", "_argnums", "_single", "_sizes", "_offsets", "n_inputs",
+                 "_constants", "_code", "_base", "_root")
 
     def __new__(cls, *args):
         if not args or args[0] is not _TOKEN:
@@ -176,25 +178,27 @@ class Tape:
                             "autodiff.record(f, *example_args) to record one")
         return super().__new__(cls)
 
-    def __init__(self, token, name, shapes, argnums, single, n_inputs, constants, code,
-                 root):
-        if token is not _TOKEN:
+    def __init__(self, *args):
+        if not args or args[0] is not _TOKEN:
             raise TypeError("a Tape cannot be made directly; call "
                             "autodiff.record(f, *example_args) to record one")
-        self.name = name
-        self.shapes = tuple(shapes)
+        self._fill(*args[1:])
+
+    def _fill(self, name, shapes, argnums, single, n_inputs, constants, code, root):
+        self._name = name
+        self._shapes = tuple(shapes)
         self._argnums = tuple(argnums)
-        self.single = single
-        self.sizes = tuple(1 if s is None else _size(s) for s in shapes)
-        self.offsets = tuple(sum(self.sizes[:k]) for k in range(len(self.sizes)))
+        self._single = single
+        self._sizes = tuple(1 if s is None else _size(s) for s in shapes)
+        self._offsets = tuple(sum(self._sizes[:k]) for k in range(len(self._sizes)))
         self.n_inputs = n_inputs
-        self.constants = tuple(constants)
-        self.code = tuple(code)
-        self.base = n_inputs + len(constants)
-        self.root = root
+        self._constants = tuple(constants)
+        self._code = tuple(code)
+        self._base = n_inputs + len(constants)
+        self._root = root
 
     def _check(self):
-        if not hasattr(self, "root"):           # made with object.__new__(Tape)
+        if not hasattr(self, "_root"):           # made with object.__new__(Tape)
             raise TypeError("this Tape was never completed by record; call "
                             "autodiff.record(f, *example_args) to record one")
 
@@ -215,61 +219,61 @@ class Tape:
         raise TypeError(_NO_PICKLE)
 
     def __repr__(self):
-        if not hasattr(self, "root"):
+        if not hasattr(self, "_root"):
             return "<Tape (incomplete)>"
-        return (f"<Tape of {self.name}: {self.n_ops} instructions, {self.n_inputs} inputs, "
-                f"{self.base - self.n_inputs} constants>")
+        return (f"<Tape of {self._name}: {self.n_ops} instructions, {self.n_inputs} inputs, "
+                f"{self._base - self.n_inputs} constants>")
 
     @property
     def n_ops(self):
         """How many instructions (operation nodes) the tape replays."""
         self._check()
-        return len(self.code)
+        return len(self._code)
 
     @property
     def argnums(self):
         """The differentiated arguments: an int, or a tuple of ints."""
         self._check()
-        return self._argnums[0] if self.single else self._argnums
+        return self._argnums[0] if self._single else self._argnums
 
     def _load(self, args):
         """A new list of slot values: the arguments, checked, then the constants.
 
         Python code runs here (``__float__``, ``__array__``); the list is this call's own.
         """
-        if len(args) != len(self.shapes):
-            raise TypeError(f"the tape of {self.name} takes {len(self.shapes)} argument(s), "
+        if len(args) != len(self._shapes):
+            raise TypeError(f"the tape of {self._name} takes {len(self._shapes)} argument(s), "
                             f"as recorded, got {len(args)}; pass the same arguments as the "
                             f"examples given to record, with new values")
         vals = []
-        for i, (arg, shape) in enumerate(zip(args, self.shapes)):
+        for i, (arg, shape) in enumerate(zip(args, self._shapes)):
             try:
                 got, values = _args.as_values(arg)
             except TypeError:
-                raise TypeError(f"argument {i} of the tape of {self.name} must be a real "
+                raise TypeError(f"argument {i} of the tape of {self._name} must be a real "
                                 f"number or an array of real numbers, got "
                                 f"{type(arg).__name__}; pass a float or a float array "
                                 f"(bind any other argument of f with functools.partial "
                                 f"before record)") from None
             if got != shape and not (_scalar_shape(got) and _scalar_shape(shape)):
-                raise ValueError(f"argument {i} of the tape of {self.name} was recorded as "
+                raise ValueError(f"argument {i} of the tape of {self._name} was recorded as "
                                  f"{_describe(shape)}, got {_describe(got)}; pass "
                                  f"{_describe(shape)}, or call record again with an "
                                  f"example of the new shape")
             values = values.tolist()
-            if len(values) != self.sizes[i]:
-                raise ValueError(f"argument {i} of the tape of {self.name} gave "
-                                 f"{len(values)} values for {self.sizes[i]} slots")
+            if len(values) != self._sizes[i]:
+                raise ValueError(f"argument {i} of the tape of {self._name} gave "
+                                 f"{len(values)} values for {self._sizes[i]} slots")
             vals.extend(values)
-        vals.extend(self.constants)
-        vals.extend([0.0] * len(self.code))
+        vals.extend(self._constants)
+        vals.extend([0.0] * len(self._code))
         return vals
 
     def _forward(self, vals):
         """Values (into vals) and local derivatives (returned) of every instruction."""
-        out = self.base
+        out = self._base
         locals_ = []
-        for kind, rule, a, b in self.code:
+        for kind, rule, a, b in self._code:
             if kind == "unary":
                 value_rule, derivative_rule = rule
                 x = vals[a]
@@ -285,10 +289,10 @@ class Tape:
 
     def _backward(self, n_slots, locals_):
         adjoint = [0.0] * n_slots
-        adjoint[self.root] = 1.0
-        for i in range(len(self.code) - 1, -1, -1):
-            kind, _, a, b = self.code[i]
-            g = adjoint[self.base + i]
+        adjoint[self._root] = 1.0
+        for i in range(len(self._code) - 1, -1, -1):
+            kind, _, a, b = self._code[i]
+            g = adjoint[self._base + i]
             da, db = locals_[i]
             adjoint[a] += g * da
             if kind == "binary":
@@ -298,24 +302,24 @@ class Tape:
     def _grads(self, adjoint):
         results = []
         for k in self._argnums:
-            slot = _args.Slot(self.shapes[k], [None] * self.sizes[k])
-            start = self.offsets[k]
-            results.append(slot.unflatten(adjoint[start:start + self.sizes[k]]))
-        return results[0] if self.single else tuple(results)
+            slot = _args.Slot(self._shapes[k], [None] * self._sizes[k])
+            start = self._offsets[k]
+            results.append(slot.unflatten(adjoint[start:start + self._sizes[k]]))
+        return results[0] if self._single else tuple(results)
 
     def __call__(self, *args):
         """The value of the recorded function at args (a float)."""
         self._check()
         vals = self._load(args)
         self._forward(vals)
-        return vals[self.root]
+        return vals[self._root]
 
     def value_and_grad(self, *args):
         """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them."""
         self._check()
         vals = self._load(args)
         adjoint = self._backward(len(vals), self._forward(vals))
-        return vals[self.root], self._grads(adjoint)
+        return vals[self._root], self._grads(adjoint)
 
     def grad(self, *args):
         """The gradients at args, as ``grad(f, argnums)(*args)`` gives them."""

@@ -1,9 +1,14 @@
 """Typing stub of ``autodiff._replay``: ``record`` and the ``Tape`` it returns."""
 from typing import Any, Callable, Union, final
 
+__all__ = ["record", "Tape"]
+
 @final
 class Tape:
     """A function recorded by ``record``; made only by ``record``."""
+    # Any other construction raises TypeError (tapes are made by record).
+    def __new__(cls, *args: Any) -> Tape: ...
+    def __init__(self, *args: Any) -> None: ...
     @property
     def n_ops(self) -> int: ...
     @property
@@ -13,6 +18,8 @@ class Tape:
     def __call__(self, *args: Any) -> float: ...
     def value_and_grad(self, *args: Any) -> tuple[float, Any]: ...
     def grad(self, *args: Any) -> Any: ...
+    def __copy__(self) -> Tape: ...                   # raises TypeError: record again
+    def __deepcopy__(self, memo: Any) -> Tape: ...    # raises TypeError: record again
 
 def record(f: Callable[..., Any], *example_args: Any,
            argnums: Union[int, tuple[int, ...]] = 0) -> Tape: ...

@@ -371,10 +371,14 @@ class Ops:
     def __rtruediv__(self, other):  # other / self
         return _binary(Div, other, self)
 
-    def __pow__(self, other):
+    def __pow__(self, other, mod=None):
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not defined for nodes")
         return _binary(Pow, self, other)
 
-    def __rpow__(self, other):      # other ** self
+    def __rpow__(self, other, mod=None):  # other ** self
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not defined for nodes")
         return _binary(Pow, other, self)
 
     def __neg__(self):
@@ -443,94 +447,62 @@ class Var(Ops):
         self._grad = []
 
 
-def _arity_error(cname, arity, args, kwargs):
-    if kwargs:
-        return TypeError(f"{cname}() takes no keyword arguments")
-    return TypeError(f"{cname}() takes {arity} argument{'s' if arity > 1 else ''} "
-                     f"(nodes or numbers), got {len(args)}")
-
-
 # A primitive node is made complete by its class's __new__, and has no __init__ (object's
 # ignores the arguments): like a tuple, it cannot be re-initialised once other nodes
-# point at it.
-def _unary_class(fname, cname, value_rule, derivative_rule):
-    def __new__(cls, *args, **kwargs):
-        if len(args) != 1 or kwargs:
-            raise _arity_error(cname, 1, args, kwargs)
-        x = args[0]
+# point at it.  The classes themselves, one per row of the table, are in _reference_nodes.
+def _unary_new(cls, name, x):
+    """A node of class cls, the unary primitive ``name`` of x (a node, or a number)."""
+    value_rule, derivative_rule = UNARY_RULES[name]
+    if not isinstance(x, Ops):
         self = _blank(cls)
-        if not isinstance(x, Ops):
-            self._value = value_rule(_real(x))
-            return self
-        xv = x.value
-        y = value_rule(xv)
-        self._value = y
-        self._grad = [(x, derivative_rule(xv, y))]
+        self._value = value_rule(_real(x))
         return self
-    doc = f"{cname}(x): the node ``{fname}(x)``; x is a node or a number (then no edge)."
-    return type(cname, (Ops,), {"__new__": __new__, "__slots__": (), "__doc__": doc,
-                                "__module__": __name__})
+    xv = x.value
+    y = value_rule(xv)
+    self = _blank(cls)
+    self._value = y
+    self._grad = [(x, derivative_rule(xv, y))]
+    return self
 
 
-def _binary_class(fname, cname, rule):
-    def __new__(cls, *args, **kwargs):
-        if len(args) != 2 or kwargs:
-            raise _arity_error(cname, 2, args, kwargs)
-        a, b = args
-        a_node, b_node = isinstance(a, Ops), isinstance(b, Ops)
-        av = a.value if a_node else _real(a)
-        bv = b.value if b_node else _real(b)
-        y, da, db = rule(av, bv)
-        self = _blank(cls)
-        self._value = y
-        self._grad = ([(a, da)] if a_node else []) + ([(b, db)] if b_node else [])
-        # With one number operand, keep it and its side, so that ``record`` can replay it.
-        self._number = (bv, False) if a_node and not b_node else (
-            (av, True) if b_node and not a_node else None)
-        return self
-    doc = (f"{cname}(a, b): the node ``{fname}(a, b)``; a and b are nodes or numbers "
-           "(a number is a constant: no edge).")
-    return type(cname, (Ops,), {"__new__": __new__, "__slots__": ("_number",),
-                                "__doc__": doc, "__module__": __name__})
+def _binary_new(cls, name, a, b):
+    """A node of class cls, the binary primitive ``name`` of a and b (nodes or numbers)."""
+    a_node, b_node = isinstance(a, Ops), isinstance(b, Ops)
+    av = a.value if a_node else _real(a)
+    bv = b.value if b_node else _real(b)
+    y, da, db = BINARY_RULES[name](av, bv)
+    self = _blank(cls)
+    self._value = y
+    self._grad = ([(a, da)] if a_node else []) + ([(b, db)] if b_node else [])
+    # With one number operand, keep it and its side, so that ``record`` can replay it.
+    self._number = (bv, False) if a_node and not b_node else (
+        (av, True) if b_node and not a_node else None)
+    return self
 
 
-PRIMITIVES = {}
-for _p in _primitives.UNARY:
-    PRIMITIVES[_p.name] = globals()[_p.cls] = _unary_class(_p.name, _p.cls, *UNARY_RULES[_p.name])
-for _p in _primitives.BINARY:
-    PRIMITIVES[_p.name] = globals()[_p.cls] = _binary_class(_p.name, _p.cls, BINARY_RULES[_p.name])
-del _p
+def _function1(cls, x):
+    """A module function: a node of a node, a float of a number."""
+    node = cls(x)
+    return node if isinstance(x, Ops) else node.value
+
+
+def _function2(cls, a, b):
+    """A module function: a node if a or b is a node, a float of numbers."""
+    node = cls(a, b)
+    return node if isinstance(a, Ops) or isinstance(b, Ops) else node.value
+
+
+# One class, one function and one Ops method per row of the table (generated).
+from autodiff._reference_nodes import *  # noqa: E402,F401,F403
+from autodiff._reference_nodes import PRIMITIVES, _OPS_METHODS  # noqa: E402
+
 assert set(UNARY_RULES) | set(BINARY_RULES) == set(PRIMITIVES), "a rule for every row, no more"
+for _name, _method in _OPS_METHODS.items():
+    setattr(Ops, _name, _method)
+del _name, _method
 _PRIMITIVE_CLASSES = tuple(PRIMITIVES.values())
 _BUILTIN_CLASSES = frozenset(_PRIMITIVE_CLASSES) | {Ops, Var}
 _defining_builtins = False
-
-
-def _function(name, cls, arity):
-    def function(*args):
-        if len(args) != arity:
-            raise TypeError(f"{name}() takes {arity} argument(s), got {len(args)}")
-        node = cls(*args)
-        if any(isinstance(a, Ops) for a in args):
-            return node
-        return node.value               # numbers in, a float out
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = (f"{name}(...): a {cls.__name__} node of nodes, or a float of numbers.")
-    return function
-
-
-def _method(function):
-    def method(self, *args):
-        return function(self, *args)
-    method.__name__ = function.__name__
-    method.__doc__ = f"x.{function.__name__}(...) is {function.__name__}(x, ...); NumPy calls it."
-    return method
-
-
-for _p in _primitives.TABLE:
-    globals()[_p.name] = _function(_p.name, PRIMITIVES[_p.name], _p.arity)
-    setattr(Ops, _p.name, _method(globals()[_p.name]))
-del _p
 
 # --------------------------------------------------------------------------------------
 # Gradients: sort once (iterative depth-first post-order), sweep adjoints in reverse.
@@ -682,6 +654,6 @@ __all__ += list(_public)
 del _public
 
 # Record once, replay without rebuilding the graph (autodiff/_record_reference.py).
-from autodiff._record_reference import record  # noqa: E402
+from autodiff._record_reference import Tape, record  # noqa: E402
 
-__all__ += ["record"]
+__all__ += ["record", "Tape"]
