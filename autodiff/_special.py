@@ -15,12 +15,15 @@ library's ``lgamma`` through ``ctypes`` (the same function the compiled engine l
   error stays small at the zero); for 2 <= x < 10 the recurrence up from [1, 2); for
   0 < x < 1, digamma(x + 1) - 1/x; for x < 0 the reflection
   digamma(1 - x) - pi / tan(pi x), with pi x reduced exactly to [-pi/2, pi/2].
-  Measured against ``scipy.special.digamma`` on 10^5 uniform points in [-50, 50], 10^5
-  log-uniform points in [1e-300, 1e300] and both signs, and 10^5 points in [0, 12]:
-  at most 3 ulp for x > 0 (median 0); for x < 0, 2 ulp except near the zeros of digamma
-  between the poles, where the reflection cancels and the relative error grows as the
-  value goes to 0 (as in SciPy, which corrects only the first negative zero): see
-  ``python -m autodiff._special`` for the figures.
+  Measured against ``scipy.special.digamma`` (``python -m autodiff._special``) on 10^5
+  uniform points in [-50, 50], 10^5 in [0, 12] and 10^5 log-uniform in [1e-300, 1e300]:
+  for x > 0 at most 3 ulp (median 0; against mpmath at 120 bits, at most 2 ulp).  For
+  x < 0 the median is 0 ulp, but near the zeros of digamma between the poles the
+  reflection cancels and the relative error grows as the value goes to 0: against mpmath
+  on 4000 points in [-50, 0], median 1 ulp, 99% within 20 ulp, at most ~6000 ulp (SciPy's
+  own: 75 and ~6300 ulp); the absolute error there stays below 1e-14 * max(1, |psi|).
+  Near the poles ours is within 1 ulp of mpmath where SciPy's loses up to 1e-11.
+  trigamma: at most 8 ulp from ``scipy.special.polygamma(1, x)`` on the same samples.
 - ``trigamma(x)``: for x >= 10 the asymptotic series (9 terms), below it the recurrence
   trigamma(x) = trigamma(x + 1) + 1/x^2, and for x < 0 the reflection
   pi^2 / sin^2(pi x) - trigamma(1 - x).
@@ -244,8 +247,7 @@ def _ulp_report():                                                  # pragma: no
     samples = {
         "[-50, 50] uniform": rng.uniform(-50, 50, 100_000),
         "[0, 12] uniform": rng.uniform(0, 12, 100_000),
-        "|x| in [1e-300, 1e300]": 10.0 ** rng.uniform(-300, 300, 100_000)
-        * rng.choice([-1.0, 1.0], 100_000),
+        "x in [1e-300, 1e300]": 10.0 ** rng.uniform(-300, 300, 100_000),
     }
     for name, xs in samples.items():
         for side, keep in (("x > 0", xs > 0), ("x < 0", xs < 0)):
