@@ -87,6 +87,38 @@ def _method_absolute(self):
     """x.absolute() is absolute(x); NumPy calls it on object arrays."""
     return _unary(ABS, self)
 
+def _method_erf(self):
+    """x.erf() is erf(x); NumPy calls it on object arrays."""
+    return _unary(ERF, self)
+
+def _method_erfc(self):
+    """x.erfc() is erfc(x); NumPy calls it on object arrays."""
+    return _unary(ERFC, self)
+
+def _method_gammaln(self):
+    """x.gammaln() is gammaln(x); NumPy calls it on object arrays."""
+    return _unary(GAMMALN, self)
+
+def _method_digamma(self):
+    """x.digamma() is digamma(x); NumPy calls it on object arrays."""
+    return _unary(DIGAMMA, self)
+
+def _method_expit(self):
+    """x.expit() is expit(x); NumPy calls it on object arrays."""
+    return _unary(EXPIT, self)
+
+def _method_logit(self):
+    """x.logit() is logit(x); NumPy calls it on object arrays."""
+    return _unary(LOGIT, self)
+
+def _method_ndtr(self):
+    """x.ndtr() is ndtr(x); NumPy calls it on object arrays."""
+    return _unary(NDTR, self)
+
+def _method_log_ndtr(self):
+    """x.log_ndtr() is log_ndtr(x); NumPy calls it on object arrays."""
+    return _unary(LOG_NDTR, self)
+
 def _method_add(self, other):
     """x.add(y) is add(x, y); NumPy calls it on object arrays."""
     return _binary(ADD, self, other)
@@ -119,4 +151,12 @@ def _method_divide(self, other):
     """x.divide(y) is divide(x, y); NumPy calls it on object arrays."""
     return _binary(DIV, self, other)
 
-_OPS_METHODS = {"negative": _method_negative, "reciprocal": _method_reciprocal, "sin": _method_sin, "cos": _method_cos, "tan": _method_tan, "arcsin": _method_arcsin, "arccos": _method_arccos, "arctan": _method_arctan, "sinh": _method_sinh, "cosh": _method_cosh, "tanh": _method_tanh, "exp": _method_exp, "expm1": _method_expm1, "log": _method_log, "log1p": _method_log1p, "log2": _method_log2, "log10": _method_log10, "sqrt": _method_sqrt, "sigmoid": _method_sigmoid, "relu": _method_relu, "absolute": _method_absolute, "add": _method_add, "multiply": _method_multiply, "power": _method_power, "maximum": _method_maximum, "minimum": _method_minimum, "arctan2": _method_arctan2, "subtract": _method_subtract, "divide": _method_divide}
+def _method_xlogy(self, other):
+    """x.xlogy(y) is xlogy(x, y); NumPy calls it on object arrays."""
+    return _binary(XLOGY, self, other)
+
+def _method_xlog1py(self, other):
+    """x.xlog1py(y) is xlog1py(x, y); NumPy calls it on object arrays."""
+    return _binary(XLOG1PY, self, other)
+
+_OPS_METHODS = {"negative": _method_negative, "reciprocal": _method_reciprocal, "sin": _method_sin, "cos": _method_cos, "tan": _method_tan, "arcsin": _method_arcsin, "arccos": _method_arccos, "arctan": _method_arctan, "sinh": _method_sinh, "cosh": _method_cosh, "tanh": _method_tanh, "exp": _method_exp, "expm1": _method_expm1, "log": _method_log, "log1p": _method_log1p, "log2": _method_log2, "log10": _method_log10, "sqrt": _method_sqrt, "sigmoid": _method_sigmoid, "relu": _method_relu, "absolute": _method_absolute, "erf": _method_erf, "erfc": _method_erfc, "gammaln": _method_gammaln, "digamma": _method_digamma, "expit": _method_expit, "logit": _method_logit, "ndtr": _method_ndtr, "log_ndtr": _method_log_ndtr, "add": _method_add, "multiply": _method_multiply, "power": _method_power, "maximum": _method_maximum, "minimum": _method_minimum, "arctan2": _method_arctan2, "subtract": _method_subtract, "divide": _method_divide, "xlogy": _method_xlogy, "xlog1py": _method_xlog1py}

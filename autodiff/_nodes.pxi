@@ -66,6 +66,30 @@ cdef class Relu(Ops):
 cdef class Abs(Ops):
     """Abs(x): the node ``absolute(x)``; x is a node or a number (then no edge)."""
 
+cdef class Erf(Ops):
+    """Erf(x): the node ``erf(x)``; x is a node or a number (then no edge)."""
+
+cdef class Erfc(Ops):
+    """Erfc(x): the node ``erfc(x)``; x is a node or a number (then no edge)."""
+
+cdef class Gammaln(Ops):
+    """Gammaln(x): the node ``gammaln(x)``; x is a node or a number (then no edge)."""
+
+cdef class Digamma(Ops):
+    """Digamma(x): the node ``digamma(x)``; x is a node or a number (then no edge)."""
+
+cdef class Expit(Ops):
+    """Expit(x): the node ``expit(x)``; x is a node or a number (then no edge)."""
+
+cdef class Logit(Ops):
+    """Logit(x): the node ``logit(x)``; x is a node or a number (then no edge)."""
+
+cdef class Ndtr(Ops):
+    """Ndtr(x): the node ``ndtr(x)``; x is a node or a number (then no edge)."""
+
+cdef class LogNdtr(Ops):
+    """LogNdtr(x): the node ``log_ndtr(x)``; x is a node or a number (then no edge)."""
+
 cdef class Add(Ops):
     """Add(a, b): the node ``add(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
 
@@ -89,6 +113,12 @@ cdef class Sub(Ops):
 
 cdef class Div(Ops):
     """Div(a, b): the node ``divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Xlogy(Ops):
+    """Xlogy(a, b): the node ``xlogy(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Xlog1py(Ops):
+    """Xlog1py(a, b): the node ``xlog1py(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
 
 
 # The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
@@ -199,6 +229,46 @@ def absolute(x):
     return _function1(ABS, x)
 
 @cython.binding(False)
+def erf(x):
+    """erf(x): an Erf node of a node, or a float of a number."""
+    return _function1(ERF, x)
+
+@cython.binding(False)
+def erfc(x):
+    """erfc(x): an Erfc node of a node, or a float of a number."""
+    return _function1(ERFC, x)
+
+@cython.binding(False)
+def gammaln(x):
+    """gammaln(x): a Gammaln node of a node, or a float of a number."""
+    return _function1(GAMMALN, x)
+
+@cython.binding(False)
+def digamma(x):
+    """digamma(x): a Digamma node of a node, or a float of a number."""
+    return _function1(DIGAMMA, x)
+
+@cython.binding(False)
+def expit(x):
+    """expit(x): an Expit node of a node, or a float of a number."""
+    return _function1(EXPIT, x)
+
+@cython.binding(False)
+def logit(x):
+    """logit(x): a Logit node of a node, or a float of a number."""
+    return _function1(LOGIT, x)
+
+@cython.binding(False)
+def ndtr(x):
+    """ndtr(x): a Ndtr node of a node, or a float of a number."""
+    return _function1(NDTR, x)
+
+@cython.binding(False)
+def log_ndtr(x):
+    """log_ndtr(x): a LogNdtr node of a node, or a float of a number."""
+    return _function1(LOG_NDTR, x)
+
+@cython.binding(False)
 def add(a, b):
     """add(a, b): an Add node if a or b is a node, or a float of numbers."""
     return _binary(ADD, a, b)
@@ -238,6 +308,16 @@ def divide(a, b):
     """divide(a, b): a Div node if a or b is a node, or a float of numbers."""
     return _binary(DIV, a, b)
 
+@cython.binding(False)
+def xlogy(a, b):
+    """xlogy(a, b): a Xlogy node if a or b is a node, or a float of numbers."""
+    return _binary(XLOGY, a, b)
+
+@cython.binding(False)
+def xlog1py(a, b):
+    """xlog1py(a, b): a Xlog1py node if a or b is a node, or a float of numbers."""
+    return _binary(XLOG1PY, a, b)
+
 
 PRIMITIVES = {
     "negative": Neg,
@@ -261,6 +341,14 @@ PRIMITIVES = {
     "sigmoid": Sigmoid,
     "relu": Relu,
     "absolute": Abs,
+    "erf": Erf,
+    "erfc": Erfc,
+    "gammaln": Gammaln,
+    "digamma": Digamma,
+    "expit": Expit,
+    "logit": Logit,
+    "ndtr": Ndtr,
+    "log_ndtr": LogNdtr,
     "add": Add,
     "multiply": Mul,
     "power": Pow,
@@ -269,11 +357,13 @@ PRIMITIVES = {
     "arctan2": Arctan2,
     "subtract": Sub,
     "divide": Div,
+    "xlogy": Xlogy,
+    "xlog1py": Xlog1py,
 }
 
 # By UnaryOp and BinaryOp.
-cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu, Abs,)
-cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div,)
+cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu, Abs, Erf, Erfc, Gammaln, Digamma, Expit, Logit, Ndtr, LogNdtr,)
+cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div, Xlogy, Xlog1py,)
 
 # Other NumPy ufunc names of a primitive.
-_UFUNC_ALIASES = {"true_divide": "divide"}
+_UFUNC_ALIASES = {"lgamma": "gammaln", "psi": "digamma", "true_divide": "divide"}

@@ -23,6 +23,14 @@ cdef enum UnaryOp:
     SIGMOID = 18
     RELU = 19
     ABS = 20
+    ERF = 21
+    ERFC = 22
+    GAMMALN = 23
+    DIGAMMA = 24
+    EXPIT = 25
+    LOGIT = 26
+    NDTR = 27
+    LOG_NDTR = 28
 
 cdef enum BinaryOp:
     ADD = 0
@@ -33,7 +41,9 @@ cdef enum BinaryOp:
     ARCTAN2 = 5
     SUB = 6
     DIV = 7
+    XLOGY = 8
+    XLOG1PY = 9
 
 cdef enum:
-    N_UNARY = 21
-    N_BINARY = 8
+    N_UNARY = 29
+    N_BINARY = 10

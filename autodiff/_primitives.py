@@ -49,6 +49,22 @@ TABLE = (
     Primitive("sigmoid", "Sigmoid", 1, "SIGMOID"),
     Primitive("relu", "Relu", 1, "RELU", notes="derivative 0 at 0"),
     Primitive("absolute", "Abs", 1, "ABS", notes="derivative 0 at 0"),
+    # Special functions (scipy.special's names, so its ufuncs work on nodes).
+    Primitive("erf", "Erf", 1, "ERF"),
+    Primitive("erfc", "Erfc", 1, "ERFC"),
+    Primitive("gammaln", "Gammaln", 1, "GAMMALN", ufuncs=("lgamma",),
+              notes="log abs Gamma; +inf at the poles 0, -1, -2, ... and at -inf; derivative "
+                    "digamma (nan at -1, -2, ...; -inf at +0, +inf at -0)"),
+    Primitive("digamma", "Digamma", 1, "DIGAMMA", ufuncs=("psi",),
+              notes="nan at -1, -2, ...; -inf at +0, +inf at -0; derivative trigamma "
+                    "(+inf at 0, -1, -2, ...); at most 3 ulp from SciPy for x > 0"),
+    Primitive("expit", "Expit", 1, "EXPIT",
+              notes="SciPy's 1 / (1 + exp(-x)); sigmoid rounds differently for x < 0"),
+    Primitive("logit", "Logit", 1, "LOGIT",
+              notes="[0, 1]; -inf at 0, inf at 1, derivative inf at both"),
+    Primitive("ndtr", "Ndtr", 1, "NDTR", notes="the standard normal distribution function"),
+    Primitive("log_ndtr", "LogNdtr", 1, "LOG_NDTR",
+              notes="log(ndtr(x)), accurate in the far left tail (asymptotic series below -20)"),
     # Binary: y = f(a, b); a number operand is a constant (no edge).
     Primitive("add", "Add", 2, "ADD"),
     Primitive("multiply", "Mul", 2, "MUL"),
@@ -58,6 +74,11 @@ TABLE = (
     Primitive("arctan2", "Arctan2", 2, "ARCTAN2"),
     Primitive("subtract", "Sub", 2, "SUB"),
     Primitive("divide", "Div", 2, "DIV", ufuncs=("true_divide",)),
+    # Special functions (scipy.special's names).
+    Primitive("xlogy", "Xlogy", 2, "XLOGY",
+              notes="a log(b); 0 where a == 0 and b is not nan, and then d/db is 0"),
+    Primitive("xlog1py", "Xlog1py", 2, "XLOG1PY",
+              notes="a log1p(b); 0 where a == 0 and b is not nan, and then d/db is 0"),
 )
 
 UNARY = tuple(p for p in TABLE if p.arity == 1)

@@ -31,6 +31,14 @@ __all__ = [
     "Sigmoid", "sigmoid",
     "Relu", "relu",
     "Abs", "absolute",
+    "Erf", "erf",
+    "Erfc", "erfc",
+    "Gammaln", "gammaln",
+    "Digamma", "digamma",
+    "Expit", "expit",
+    "Logit", "logit",
+    "Ndtr", "ndtr",
+    "LogNdtr", "log_ndtr",
     "Add", "add",
     "Mul", "multiply",
     "Pow", "power",
@@ -39,6 +47,8 @@ __all__ = [
     "Arctan2", "arctan2",
     "Sub", "subtract",
     "Div", "divide",
+    "Xlogy", "xlogy",
+    "Xlog1py", "xlog1py",
 ]
 
 
@@ -231,6 +241,78 @@ class Abs(Ops):
         return _unary_new(cls, "absolute", x)
 
 
+class Erf(Ops):
+    """Erf(x): the node ``erf(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "erf", x)
+
+
+class Erfc(Ops):
+    """Erfc(x): the node ``erfc(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "erfc", x)
+
+
+class Gammaln(Ops):
+    """Gammaln(x): the node ``gammaln(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "gammaln", x)
+
+
+class Digamma(Ops):
+    """Digamma(x): the node ``digamma(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "digamma", x)
+
+
+class Expit(Ops):
+    """Expit(x): the node ``expit(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "expit", x)
+
+
+class Logit(Ops):
+    """Logit(x): the node ``logit(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "logit", x)
+
+
+class Ndtr(Ops):
+    """Ndtr(x): the node ``ndtr(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "ndtr", x)
+
+
+class LogNdtr(Ops):
+    """LogNdtr(x): the node ``log_ndtr(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "log_ndtr", x)
+
+
 class Add(Ops):
     """Add(a, b): the node ``add(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
     __slots__ = ("_number",)
@@ -301,6 +383,24 @@ class Div(Ops):
 
     def __new__(cls, a, b):
         return _binary_new(cls, "divide", a, b)
+
+
+class Xlogy(Ops):
+    """Xlogy(a, b): the node ``xlogy(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "xlogy", a, b)
+
+
+class Xlog1py(Ops):
+    """Xlog1py(a, b): the node ``xlog1py(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "xlog1py", a, b)
 
 
 def negative(x):
@@ -408,6 +508,46 @@ def absolute(x):
     return _function1(Abs, x)
 
 
+def erf(x):
+    """erf(x): an Erf node of a node, or a float of a number."""
+    return _function1(Erf, x)
+
+
+def erfc(x):
+    """erfc(x): an Erfc node of a node, or a float of a number."""
+    return _function1(Erfc, x)
+
+
+def gammaln(x):
+    """gammaln(x): a Gammaln node of a node, or a float of a number."""
+    return _function1(Gammaln, x)
+
+
+def digamma(x):
+    """digamma(x): a Digamma node of a node, or a float of a number."""
+    return _function1(Digamma, x)
+
+
+def expit(x):
+    """expit(x): an Expit node of a node, or a float of a number."""
+    return _function1(Expit, x)
+
+
+def logit(x):
+    """logit(x): a Logit node of a node, or a float of a number."""
+    return _function1(Logit, x)
+
+
+def ndtr(x):
+    """ndtr(x): a Ndtr node of a node, or a float of a number."""
+    return _function1(Ndtr, x)
+
+
+def log_ndtr(x):
+    """log_ndtr(x): a LogNdtr node of a node, or a float of a number."""
+    return _function1(LogNdtr, x)
+
+
 def add(a, b):
     """add(a, b): an Add node if a or b is a node, or a float of numbers."""
     return _function2(Add, a, b)
@@ -448,6 +588,16 @@ def divide(a, b):
     return _function2(Div, a, b)
 
 
+def xlogy(a, b):
+    """xlogy(a, b): a Xlogy node if a or b is a node, or a float of numbers."""
+    return _function2(Xlogy, a, b)
+
+
+def xlog1py(a, b):
+    """xlog1py(a, b): a Xlog1py node if a or b is a node, or a float of numbers."""
+    return _function2(Xlog1py, a, b)
+
+
 PRIMITIVES = {
     "negative": Neg,
     "reciprocal": Inv,
@@ -470,6 +620,14 @@ PRIMITIVES = {
     "sigmoid": Sigmoid,
     "relu": Relu,
     "absolute": Abs,
+    "erf": Erf,
+    "erfc": Erfc,
+    "gammaln": Gammaln,
+    "digamma": Digamma,
+    "expit": Expit,
+    "logit": Logit,
+    "ndtr": Ndtr,
+    "log_ndtr": LogNdtr,
     "add": Add,
     "multiply": Mul,
     "power": Pow,
@@ -478,6 +636,8 @@ PRIMITIVES = {
     "arctan2": Arctan2,
     "subtract": Sub,
     "divide": Div,
+    "xlogy": Xlogy,
+    "xlog1py": Xlog1py,
 }
 
 
@@ -586,6 +746,46 @@ def _method_absolute(self):
     return absolute(self)
 
 
+def _method_erf(self):
+    """x.erf() is erf(x); NumPy calls it on object arrays."""
+    return erf(self)
+
+
+def _method_erfc(self):
+    """x.erfc() is erfc(x); NumPy calls it on object arrays."""
+    return erfc(self)
+
+
+def _method_gammaln(self):
+    """x.gammaln() is gammaln(x); NumPy calls it on object arrays."""
+    return gammaln(self)
+
+
+def _method_digamma(self):
+    """x.digamma() is digamma(x); NumPy calls it on object arrays."""
+    return digamma(self)
+
+
+def _method_expit(self):
+    """x.expit() is expit(x); NumPy calls it on object arrays."""
+    return expit(self)
+
+
+def _method_logit(self):
+    """x.logit() is logit(x); NumPy calls it on object arrays."""
+    return logit(self)
+
+
+def _method_ndtr(self):
+    """x.ndtr() is ndtr(x); NumPy calls it on object arrays."""
+    return ndtr(self)
+
+
+def _method_log_ndtr(self):
+    """x.log_ndtr() is log_ndtr(x); NumPy calls it on object arrays."""
+    return log_ndtr(self)
+
+
 def _method_add(self, other):
     """x.add(y) is add(x, y); NumPy calls it on object arrays."""
     return add(self, other)
@@ -626,6 +826,16 @@ def _method_divide(self, other):
     return divide(self, other)
 
 
+def _method_xlogy(self, other):
+    """x.xlogy(y) is xlogy(x, y); NumPy calls it on object arrays."""
+    return xlogy(self, other)
+
+
+def _method_xlog1py(self, other):
+    """x.xlog1py(y) is xlog1py(x, y); NumPy calls it on object arrays."""
+    return xlog1py(self, other)
+
+
 _OPS_METHODS = {
     "negative": _method_negative,
     "reciprocal": _method_reciprocal,
@@ -648,6 +858,14 @@ _OPS_METHODS = {
     "sigmoid": _method_sigmoid,
     "relu": _method_relu,
     "absolute": _method_absolute,
+    "erf": _method_erf,
+    "erfc": _method_erfc,
+    "gammaln": _method_gammaln,
+    "digamma": _method_digamma,
+    "expit": _method_expit,
+    "logit": _method_logit,
+    "ndtr": _method_ndtr,
+    "log_ndtr": _method_log_ndtr,
     "add": _method_add,
     "multiply": _method_multiply,
     "power": _method_power,
@@ -656,4 +874,6 @@ _OPS_METHODS = {
     "arctan2": _method_arctan2,
     "subtract": _method_subtract,
     "divide": _method_divide,
+    "xlogy": _method_xlogy,
+    "xlog1py": _method_xlog1py,
 }

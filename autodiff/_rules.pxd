@@ -7,6 +7,9 @@
 from libc cimport math as libm
 from libc.math cimport NAN
 
+from autodiff._special cimport (_digamma, _trigamma, _ndtr, _normal_density, _log_ndtr,
+                                _log_ndtr_derivative, TWO_OVER_SQRT_PI)
+
 
 cdef inline double _sigmoid(double x) noexcept nogil:
     cdef double e
@@ -50,6 +53,16 @@ cdef inline double _power_const(double a, double c, double* da) noexcept nogil:
         return a * a
     da[0] = 0.0 if c == 0.0 else c * libm.pow(a, c - 1.0)
     return libm.pow(a, c)
+
+
+cdef inline double _logit(double x) noexcept nogil:
+    # log(x / (1 - x)); near x = 1/2, where that loses bits, log1p(s) - log1p(-s) with
+    # s = 2x - 1 (exact there), as SciPy does.
+    cdef double s
+    if 0.3 <= x <= 0.65:
+        s = 2.0 * (x - 0.5)
+        return libm.log1p(s) - libm.log1p(-s)
+    return libm.log(x / (1.0 - x))
 
 
 cdef extern from *:
@@ -108,8 +121,27 @@ cdef inline double _unary_rule(int op, double x, double* d) noexcept nogil:
     elif op == RELU:
         y = 0.0 if x <= 0.0 else x
         d[0] = _step(x)
-    else:  # ABS
+    elif op == ABS:
         y = libm.fabs(x);          d[0] = _sign(x)
+    # Special functions (_special.pxd): erf, erfc, gammaln, digamma, expit, logit, ndtr,
+    # log_ndtr.
+    elif op == ERF:
+        y = libm.erf(x);           d[0] = TWO_OVER_SQRT_PI * libm.exp(-x * x)
+    elif op == ERFC:
+        y = libm.erfc(x);          d[0] = -(TWO_OVER_SQRT_PI * libm.exp(-x * x))
+    elif op == GAMMALN:
+        y = libm.lgamma(x);        d[0] = _digamma(x)
+    elif op == DIGAMMA:
+        y = _digamma(x);      d[0] = _trigamma(x)
+    elif op == EXPIT:
+        y = 1.0 / (1.0 + libm.exp(-x))
+        d[0] = y * (1.0 - y)
+    elif op == LOGIT:
+        y = _logit(x);        d[0] = 1.0 / (x * (1.0 - x))
+    elif op == NDTR:
+        y = _ndtr(x);         d[0] = _normal_density(x)
+    else:  # LOG_NDTR
+        y = _log_ndtr(x);     d[0] = _log_ndtr_derivative(x)
     return y
 
 
@@ -131,6 +163,20 @@ cdef inline double _binary_rule(int op, double a, double b, double* da, double* 
         y = libm.atan2(a, b);      da[0] = b / r;  db[0] = -a / r
     elif op == SUB:
         y = a - b;            da[0] = 1.0;  db[0] = -1.0
-    else:  # DIV
+    elif op == DIV:
         y = a / b;            da[0] = 1.0 / b;  db[0] = -(y / b)
+    # Special functions: xlogy(a, b) = a log(b), xlog1py(a, b) = a log1p(b); 0 where a == 0
+    # and b is not nan (as SciPy), and then d/db is 0 too (the function is 0 along a = 0).
+    elif op == XLOGY:
+        r = libm.log(b)
+        if a == 0.0 and b == b:
+            y = 0.0;          da[0] = r;    db[0] = 0.0
+        else:
+            y = a * r;        da[0] = r;    db[0] = a / b
+    else:  # XLOG1PY
+        r = libm.log1p(b)
+        if a == 0.0 and b == b:
+            y = 0.0;          da[0] = r;    db[0] = 0.0
+        else:
+            y = a * r;        da[0] = r;    db[0] = a / (1.0 + b)
     return y

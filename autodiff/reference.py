@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from autodiff import _primitives, _ufunc
+from autodiff import _primitives, _special, _ufunc
 
 ENGINE = "reference"
 
@@ -149,6 +149,19 @@ def _pick(a, b, larger):
     return b, 0.0, 1.0
 
 
+def _expit(x):
+    """SciPy's expit: 1 / (1 + exp(-x)) for every x (sigmoid switches form at 0)."""
+    return _div(1.0, 1.0 + _exp(-x))
+
+
+def _logit(x):
+    """log(x / (1 - x)); near 1/2, log1p(s) - log1p(-s) with s = 2x - 1, as SciPy does."""
+    if 0.3 <= x <= 0.65:
+        s = 2.0 * (x - 0.5)
+        return _log1p(s) - _log1p(-s)
+    return _log(_div(x, 1.0 - x))
+
+
 _LN2, _LN10 = 0.6931471805599453, 2.302585092994046   # == math.log(2.0), math.log(10.0)
 
 # --------------------------------------------------------------------------------------
@@ -181,6 +194,15 @@ UNARY_RULES = {
     "sigmoid":     (_sigmoid,              lambda x, y: y * (1.0 - y)),
     "relu":        (_relu,                 lambda x, y: _step(x)),
     "absolute":    (abs,                   lambda x, y: _sign(x)),
+    # Special functions (autodiff/_special.py has the algorithms and their accuracy).
+    "erf":         (math.erf,              lambda x, y: _special.TWO_OVER_SQRT_PI * _exp(-x * x)),
+    "erfc":        (math.erfc,             lambda x, y: -(_special.TWO_OVER_SQRT_PI * _exp(-x * x))),
+    "gammaln":     (_special.lgamma,       lambda x, y: _special.digamma(x)),
+    "digamma":     (_special.digamma,      lambda x, y: _special.trigamma(x)),
+    "expit":       (_expit,                lambda x, y: y * (1.0 - y)),
+    "logit":       (_logit,                lambda x, y: _div(1.0, x * (1.0 - x))),
+    "ndtr":        (_special.ndtr,         lambda x, y: _special.normal_density(x)),
+    "log_ndtr":    (_special.log_ndtr,     lambda x, y: _special.log_ndtr_derivative(x)),
 }
 
 
@@ -211,6 +233,13 @@ def _divide_rule(a, b):
     return y, _div(1.0, b), -_div(y, b)
 
 
+def _xlog_rule(a, b, r, denominator):
+    """xlogy (r = log b, denominator b) and xlog1py (r = log1p b, denominator 1 + b)."""
+    if a == 0.0 and b == b:
+        return 0.0, r, 0.0
+    return a * r, r, _div(a, denominator)
+
+
 #   function     (a, b) -> (value, d y / d a, d y / d b)
 BINARY_RULES = {
     "add":       lambda a, b: (a + b, 1.0, 1.0),
@@ -221,6 +250,9 @@ BINARY_RULES = {
     "arctan2":   _arctan2_rule,
     "subtract":  lambda a, b: (a - b, 1.0, -1.0),
     "divide":    _divide_rule,
+    # Special functions: 0 where a == 0 and b is not nan (as SciPy), and d/db 0 there too.
+    "xlogy":     lambda a, b: _xlog_rule(a, b, _log(b), b),
+    "xlog1py":   lambda a, b: _xlog_rule(a, b, _log1p(b), 1.0 + b),
 }
 
 # --------------------------------------------------------------------------------------

@@ -45,6 +45,17 @@ DOMAINS = {
     "arctan2": [(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)],
     "subtract": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
     "divide": [(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)],
+    # Special functions (tests/test_special_functions.py has their edges and poles).
+    "erf": [(-1.5,), (0.3,), (2.0,)],
+    "erfc": [(-1.5,), (0.3,), (2.0,)],
+    "gammaln": [(0.5,), (3.7,), (-0.3,), (25.0,)],
+    "digamma": [(0.5,), (4.5,), (-1.5,), (12.5,)],       # half-integers: closed forms below
+    "expit": [(-3.0,), (0.1,), (2.5,)],
+    "logit": [(0.1,), (0.4,), (0.8,)],
+    "ndtr": [(-3.0,), (0.2,), (1.5,)],
+    "log_ndtr": [(-30.0,), (-3.0,), (0.2,), (4.0,)],
+    "xlogy": [(1.5, 2.0), (-0.7, 0.3), (2.0, 7.5)],
+    "xlog1py": [(1.5, 2.0), (-0.7, -0.3), (2.0, 7.5)],
 }
 
 # Independent float implementations (math, or the definition) for checking values.
@@ -68,7 +79,29 @@ VALUES = {
     "arctan2": math.atan2,
     "subtract": lambda a, b: a - b,
     "divide": lambda a, b: a / b,
+    # Special functions: Python's math (lgamma is CPython's own algorithm, not libm's), the
+    # definitions, and the closed form of digamma at half-integers.
+    "erf": math.erf, "erfc": math.erfc,
+    "gammaln": math.lgamma,
+    "digamma": lambda x: _digamma_half_integer(x),
+    "expit": lambda x: 1.0 / (1.0 + math.exp(-x)),
+    "logit": lambda x: math.log(x / (1.0 - x)),
+    "ndtr": lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0)),
+    "log_ndtr": lambda x: math.log(0.5 * math.erfc(-x / math.sqrt(2.0))),
+    "xlogy": lambda a, b: a * math.log(b),
+    "xlog1py": lambda a, b: a * math.log1p(b),
 }
+
+
+def _digamma_half_integer(x):
+    """digamma(n + 1/2) = -euler - 2 log 2 + sum_{k=1}^{n} 2 / (2k - 1), and
+    digamma(x) = digamma(x + 1) - 1/x below 1/2."""
+    assert (x - 0.5) == int(x - 0.5), x
+    if x < 0.5:
+        return _digamma_half_integer(x + 1.0) - 1.0 / x
+    euler = 0.5772156649015329
+    return -euler - 2.0 * math.log(2.0) + math.fsum(2.0 / (2 * k - 1)
+                                                   for k in range(1, int(x - 0.5) + 1))
 
 # PyTorch's name for each primitive (for the optional comparison with PyTorch).
 TORCH_NAMES = {
@@ -79,6 +112,9 @@ TORCH_NAMES = {
     "absolute": "abs", "add": "add", "multiply": "mul", "power": "pow",
     "maximum": "maximum", "minimum": "minimum", "arctan2": "atan2",
     "subtract": "sub", "divide": "div",
+    "erf": "erf", "erfc": "erfc", "gammaln": "lgamma", "digamma": "digamma",
+    "expit": "sigmoid", "logit": "logit", "ndtr": "special.ndtr",
+    "log_ndtr": "special.log_ndtr", "xlogy": "xlogy", "xlog1py": "special.xlog1py",
 }
 
 # Edge points for the bit-for-bit comparison of the engines (IEEE specials, poles, overflow).
@@ -283,7 +319,9 @@ def test_power_exponent_derivative_at_zero_base_is_zero(ad):
 def test_against_pytorch(ad):
     torch = pytest.importorskip("torch")
     for name in ad.PRIMITIVES:
-        torch_function = getattr(torch, TORCH_NAMES[name])
+        torch_function = torch
+        for part in TORCH_NAMES[name].split("."):      # "special.ndtr": torch.special.ndtr
+            torch_function = getattr(torch_function, part)
         for point in points_of(name):
             node, leaves = node_of(ad, name, point)
             tensors = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point]
