@@ -9,7 +9,7 @@ generated file is stale.  What stays written by hand, once per engine, is the ru
 value and local derivatives, in C (``_rules.pxd``, a case of the switch on ``op``) and in
 Python (``reference.py``, an entry of ``UNARY_RULES`` or ``BINARY_RULES``).  Adding a
 primitive is a row here, the two rules, and its entry in the tests' domain table
-(``tests/helpers.py``: ``DOMAINS``).
+(``tests/test_primitives.py``: ``DOMAINS``).
 
 Rows are in opcode order: the unary primitives, then the binary ones, each group in the
 order of its C enum (append new rows at the end of their group).

@@ -1,8 +1,7 @@
 """Every primitive of ``PRIMITIVES``, the engine's one table: derivatives, forms, parity.
 
-The tests iterate the table.  Each primitive needs a row in DOMAINS (points where it is
-smooth) and in VALUES (an independent float implementation); a primitive without them fails
-``test_every_primitive_has_test_tables``, so none can land untested.
+The tests iterate the table.  Each primitive needs one entry in DOMAINS: its smooth points,
+an independent float implementation of its value and PyTorch's name for it (or None).
 """
 import itertools
 import math
@@ -12,74 +11,54 @@ import pytest
 
 import autodiff
 from autodiff import reference
+from typing import Callable, NamedTuple, Optional
+
 from helpers import (arity, assert_same_floats, central_difference, same_float, step_for)
 
-# Points (one tuple of operands each) where the primitive is smooth, away from poles and kinks.
+class Case(NamedTuple):
+    """The one test entry of a primitive."""
+    points: list                # operand tuples where it is smooth (away from poles, kinks)
+    value: Callable             # an independent float implementation (math, NumPy, definition)
+    torch: Optional[str]        # PyTorch's name (optional comparison); None if it has none
+
+
+_U = [(-2.0,), (0.3,), (4.0,)]              # some smooth points of an entire function
+_B = [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)]
+
+# One entry per primitive; a primitive without one fails test_every_primitive_has_a_case,
+# so none can land untested.
 DOMAINS = {
-    "negative": [(-2.3,), (0.7,), (5.0,)],
-    "reciprocal": [(-2.3,), (0.7,), (5.0,)],
-    "sin": [(-2.0,), (0.3,), (4.0,)],
-    "cos": [(-2.0,), (0.3,), (4.0,)],
-    "tan": [(-1.2,), (0.3,), (1.0,)],
-    "arcsin": [(-0.9,), (0.2,), (0.6,)],
-    "arccos": [(-0.9,), (0.2,), (0.6,)],
-    "arctan": [(-3.0,), (0.4,), (2.0,)],
-    "sinh": [(-2.0,), (0.5,), (3.0,)],
-    "cosh": [(-2.0,), (0.5,), (3.0,)],
-    "tanh": [(-2.0,), (0.5,), (1.5,)],
-    "exp": [(-2.0,), (0.1,), (3.0,)],
-    "expm1": [(-2.0,), (1e-3,), (3.0,)],
-    "log": [(0.3,), (1.7,), (20.0,)],
-    "log1p": [(-0.5,), (0.2,), (4.0,)],
-    "log2": [(0.3,), (1.7,), (20.0,)],
-    "log10": [(0.3,), (1.7,), (20.0,)],
-    "sqrt": [(0.3,), (2.0,), (9.5,)],
-    "sigmoid": [(-3.0,), (0.1,), (2.5,)],
-    "relu": [(-1.5,), (0.3,), (2.0,)],
-    "absolute": [(-1.5,), (0.3,), (2.0,)],
-    "add": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
-    "multiply": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
-    "power": [(1.5, 2.3), (0.7, -1.2), (2.0, 3.0), (3.1, 0.5)],
-    "maximum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
-    "minimum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
-    "arctan2": [(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)],
-    "subtract": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
-    "divide": [(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)],
+    "negative": Case([(-2.3,), (0.7,), (5.0,)], lambda x: -x, "neg"),
+    "reciprocal": Case([(-2.3,), (0.7,), (5.0,)], lambda x: 1.0 / x, "reciprocal"),
+    "sin": Case(_U, math.sin, "sin"),
+    "cos": Case(_U, math.cos, "cos"),
+    "tan": Case([(-1.2,), (0.3,), (1.0,)], math.tan, "tan"),
+    "arcsin": Case([(-0.9,), (0.2,), (0.6,)], math.asin, "asin"),
+    "arccos": Case([(-0.9,), (0.2,), (0.6,)], math.acos, "acos"),
+    "arctan": Case([(-3.0,), (0.4,), (2.0,)], math.atan, "atan"),
+    "sinh": Case([(-2.0,), (0.5,), (3.0,)], math.sinh, "sinh"),
+    "cosh": Case([(-2.0,), (0.5,), (3.0,)], math.cosh, "cosh"),
+    "tanh": Case([(-2.0,), (0.5,), (1.5,)], math.tanh, "tanh"),
+    "exp": Case([(-2.0,), (0.1,), (3.0,)], math.exp, "exp"),
+    "expm1": Case([(-2.0,), (1e-3,), (3.0,)], math.expm1, "expm1"),
+    "log": Case([(0.3,), (1.7,), (20.0,)], math.log, "log"),
+    "log1p": Case([(-0.5,), (0.2,), (4.0,)], math.log1p, "log1p"),
+    "log2": Case([(0.3,), (1.7,), (20.0,)], math.log2, "log2"),
+    "log10": Case([(0.3,), (1.7,), (20.0,)], math.log10, "log10"),
+    "sqrt": Case([(0.3,), (2.0,), (9.5,)], math.sqrt, "sqrt"),
+    "sigmoid": Case([(-3.0,), (0.1,), (2.5,)], lambda x: 1.0 / (1.0 + math.exp(-x)), "sigmoid"),
+    "relu": Case([(-1.5,), (0.3,), (2.0,)], lambda x: max(x, 0.0), "relu"),
+    "absolute": Case([(-1.5,), (0.3,), (2.0,)], abs, "abs"),
+    "add": Case(_B, lambda a, b: a + b, "add"),
+    "multiply": Case(_B, lambda a, b: a * b, "mul"),
+    "power": Case([(1.5, 2.3), (0.7, -1.2), (2.0, 3.0), (3.1, 0.5)], math.pow, "pow"),
+    "maximum": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], max, "maximum"),
+    "minimum": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], min, "minimum"),
+    "arctan2": Case([(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)], math.atan2, "atan2"),
+    "subtract": Case(_B, lambda a, b: a - b, "sub"),
+    "divide": Case([(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)], lambda a, b: a / b, "div"),
 }
 
-# Independent float implementations (math, or the definition) for checking values.
-VALUES = {
-    "negative": lambda x: -x,
-    "reciprocal": lambda x: 1.0 / x,
-    "sin": math.sin, "cos": math.cos, "tan": math.tan,
-    "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan,
-    "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
-    "exp": math.exp, "expm1": math.expm1,
-    "log": math.log, "log1p": math.log1p, "log2": math.log2, "log10": math.log10,
-    "sqrt": math.sqrt,
-    "sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)),
-    "relu": lambda x: max(x, 0.0),
-    "absolute": abs,
-    "add": lambda a, b: a + b,
-    "multiply": lambda a, b: a * b,
-    "power": math.pow,
-    "maximum": max,
-    "minimum": min,
-    "arctan2": math.atan2,
-    "subtract": lambda a, b: a - b,
-    "divide": lambda a, b: a / b,
-}
-
-# PyTorch's name for each primitive (for the optional comparison with PyTorch).
-TORCH_NAMES = {
-    "negative": "neg", "reciprocal": "reciprocal", "sin": "sin", "cos": "cos", "tan": "tan",
-    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "sinh": "sinh", "cosh": "cosh",
-    "tanh": "tanh", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p",
-    "log2": "log2", "log10": "log10", "sqrt": "sqrt", "sigmoid": "sigmoid", "relu": "relu",
-    "absolute": "abs", "add": "add", "multiply": "mul", "power": "pow",
-    "maximum": "maximum", "minimum": "minimum", "arctan2": "atan2",
-    "subtract": "sub", "divide": "div",
-}
 
 # Edge points for the bit-for-bit comparison of the engines (IEEE specials, poles, overflow).
 EDGE_POINTS = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0, -3.0, math.pi / 2, 710.0, -710.0,
@@ -90,10 +69,10 @@ NAMES = list(dict.fromkeys(list(autodiff.PRIMITIVES) + list(reference.PRIMITIVES
 
 
 def points_of(name):
-    """DOMAINS[name], failing clearly if the primitive has no row."""
+    """DOMAINS[name].points, failing clearly if the primitive has no entry."""
     if name not in DOMAINS:
-        pytest.fail(f"primitive {name!r} has no row in DOMAINS: add its smooth points")
-    return DOMAINS[name]
+        pytest.fail(f"primitive {name!r} has no entry in DOMAINS: add its Case")
+    return DOMAINS[name].points
 
 
 def node_of(ad, name, point):
@@ -111,10 +90,9 @@ def locals_of(node):
 # ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", ["DOMAINS", "VALUES", "TORCH_NAMES"])
-def test_every_primitive_has_test_tables(ad, table):
-    missing = [name for name in ad.PRIMITIVES if name not in globals()[table]]
-    assert not missing, f"primitives without a row in {table}: {missing}"
+def test_every_primitive_has_a_case(ad):
+    missing = [name for name in ad.PRIMITIVES if name not in DOMAINS]
+    assert not missing, f"primitives without an entry in DOMAINS: {missing}"
 
 
 def test_primitive_tables_have_parity(compiled):
@@ -154,7 +132,7 @@ def test_finite_differences(ad, name):
 def test_values_against_math(ad, name):
     for point in points_of(name):
         node, _ = node_of(ad, name, point)
-        assert node.value == pytest.approx(VALUES[name](*point), rel=1e-14, abs=1e-300)
+        assert node.value == pytest.approx(DOMAINS[name].value(*point), rel=1e-14, abs=1e-300)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -283,7 +261,9 @@ def test_power_exponent_derivative_at_zero_base_is_zero(ad):
 def test_against_pytorch(ad):
     torch = pytest.importorskip("torch")
     for name in ad.PRIMITIVES:
-        torch_function = getattr(torch, TORCH_NAMES[name])
+        if DOMAINS[name].torch is None:
+            continue
+        torch_function = getattr(torch, DOMAINS[name].torch)
         for point in points_of(name):
             node, leaves = node_of(ad, name, point)
             tensors = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point]
