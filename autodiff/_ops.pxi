@@ -23,6 +23,21 @@ cdef enum UnaryOp:
     SIGMOID = 18
     RELU = 19
     ABS = 20
+    SIGN = 21
+    FLOOR = 22
+    CEIL = 23
+    TRUNC = 24
+    RINT = 25
+    FABS = 26
+    SQUARE = 27
+    CBRT = 28
+    EXP2 = 29
+    ARCSINH = 30
+    ARCCOSH = 31
+    ARCTANH = 32
+    DEG2RAD = 33
+    RAD2DEG = 34
+    CONJUGATE = 35
 
 cdef enum BinaryOp:
     ADD = 0
@@ -33,7 +48,16 @@ cdef enum BinaryOp:
     ARCTAN2 = 5
     SUB = 6
     DIV = 7
+    HYPOT = 8
+    LOGADDEXP = 9
+    LOGADDEXP2 = 10
+    FMAX = 11
+    FMIN = 12
+    COPYSIGN = 13
+    FMOD = 14
+    REMAINDER = 15
+    FLOOR_DIVIDE = 16
 
 cdef enum:
-    N_UNARY = 21
-    N_BINARY = 8
+    N_UNARY = 36
+    N_BINARY = 17

@@ -22,6 +22,11 @@ class Case(NamedTuple):
     torch: Optional[str]        # PyTorch's name (optional comparison); None if it has none
 
 
+def _np(ufunc):
+    """NumPy's float64 ufunc as a float function (the value oracle of the NumPy names)."""
+    return lambda *args: float(ufunc(*[np.float64(a) for a in args]))
+
+
 _U = [(-2.0,), (0.3,), (4.0,)]              # some smooth points of an entire function
 _B = [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)]
 
@@ -57,6 +62,35 @@ DOMAINS = {
     "arctan2": Case([(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)], math.atan2, "atan2"),
     "subtract": Case(_B, lambda a, b: a - b, "sub"),
     "divide": Case([(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)], lambda a, b: a / b, "div"),
+    # Elementary ufuncs (issue 10): values against NumPy's float64 ufunc.
+    "sign": Case([(-2.5,), (0.3,), (7.0,)], _np(np.sign), "sign"),
+    "floor": Case([(-2.5,), (0.3,), (7.6,)], _np(np.floor), "floor"),
+    "ceil": Case([(-2.5,), (0.3,), (7.6,)], _np(np.ceil), "ceil"),
+    "trunc": Case([(-2.5,), (0.3,), (7.6,)], _np(np.trunc), "trunc"),
+    "rint": Case([(-2.3,), (0.3,), (7.6,)], _np(np.rint), "round"),
+    "fabs": Case([(-1.5,), (0.3,), (2.0,)], _np(np.fabs), "abs"),
+    "square": Case(_U, _np(np.square), "square"),
+    "cbrt": Case([(-8.5,), (0.3,), (27.0,)], _np(np.cbrt), None),
+    "exp2": Case([(-2.0,), (0.1,), (3.5,)], _np(np.exp2), "exp2"),
+    "arcsinh": Case([(-3.0,), (0.4,), (20.0,)], _np(np.arcsinh), "asinh"),
+    "arccosh": Case([(1.2,), (2.0,), (30.0,)], _np(np.arccosh), "acosh"),
+    "arctanh": Case([(-0.9,), (0.2,), (0.6,)], _np(np.arctanh), "atanh"),
+    "deg2rad": Case([(-90.0,), (30.0,), (400.0,)], _np(np.deg2rad), "deg2rad"),
+    "rad2deg": Case([(-1.0,), (0.3,), (7.0,)], _np(np.rad2deg), "rad2deg"),
+    "conjugate": Case(_U, _np(np.conjugate), "conj"),
+    "hypot": Case([(3.0, 4.0), (-0.5, 0.7), (2.0, -1e-3)], _np(np.hypot), "hypot"),
+    "logaddexp": Case([(1.0, 2.0), (-0.5, 0.7), (30.0, -5.0)], _np(np.logaddexp),
+                      "logaddexp"),
+    "logaddexp2": Case([(1.0, 2.0), (-0.5, 0.7), (30.0, -5.0)], _np(np.logaddexp2),
+                       "logaddexp2"),
+    "fmax": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], _np(np.fmax), "fmax"),
+    "fmin": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], _np(np.fmin), "fmin"),
+    "copysign": Case([(1.5, -2.0), (-0.3, 0.7), (-4.0, -7.5)], _np(np.copysign), "copysign"),
+    "fmod": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)], _np(np.fmod), "fmod"),
+    "remainder": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)], _np(np.remainder),
+                      "remainder"),
+    "floor_divide": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)],
+                         _np(np.floor_divide), "floor_divide"),
 }
 
 
