@@ -87,7 +87,8 @@ TABLE = (
     Primitive("fmin", "Fmin", 2, "FMIN",
               notes="ignores a nan; a tie gives a and 0.5 to each side"),
     Primitive("copysign", "Copysign", 2, "COPYSIGN",
-              notes="d/da = +-1 (copysign(1, a) * copysign(1, b)), d/db = 0"),
+              notes="d/da = +-1 (copysign(1, a) * copysign(1, b)), d/db = 0; "
+                    "nan if a or b is nan (a nan's sign is unspecified)"),
     Primitive("fmod", "Fmod", 2, "FMOD",
               notes="C's fmod (sign of a); d/da = 1, d/db = -trunc(a / b)"),
     Primitive("remainder", "Remainder", 2, "REMAINDER",

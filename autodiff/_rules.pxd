@@ -230,8 +230,11 @@ cdef inline double _binary_rule(int op, double a, double b, double* da, double* 
     elif op == FMIN:
         y = _pick_number(a, b, False, da, db)
     elif op == COPYSIGN:
-        y = libm.copysign(a, b)
-        da[0] = libm.copysign(1.0, a) * libm.copysign(1.0, b);  db[0] = 0.0
+        if a != a or b != b:        # a nan's sign bit is unspecified: the engines cannot agree
+            y = NAN;  da[0] = NAN;  db[0] = NAN
+        else:
+            y = libm.copysign(a, b)
+            da[0] = libm.copysign(1.0, a) * libm.copysign(1.0, b);  db[0] = 0.0
     elif op == FMOD:
         y = libm.fmod(a, b)
         da[0] = 1.0;  db[0] = -libm.rint((a - y) / b)     # minus the truncated quotient

@@ -315,6 +315,12 @@ def _hypot_rule(a, b):
     return (h, 0.0, 0.0) if h == 0.0 else (h, _div(a, h), _div(b, h))
 
 
+def _copysign_rule(a, b):
+    if a != a or b != b:        # a nan's sign bit is unspecified: the engines cannot agree
+        return nan, nan, nan
+    return math.copysign(a, b), math.copysign(1.0, a) * math.copysign(1.0, b), 0.0
+
+
 def _fmod_rule(a, b):
     y = _fmod(a, b)
     return y, 1.0, -_rint(_div(a - y, b))       # minus the truncated quotient
@@ -341,8 +347,7 @@ BINARY_RULES = {
     "logaddexp2": lambda a, b: _logaddexp(a, b, True),
     "fmax":      lambda a, b: _pick_number(a, b, True),
     "fmin":      lambda a, b: _pick_number(a, b, False),
-    "copysign":  lambda a, b: (math.copysign(a, b),
-                               math.copysign(1.0, a) * math.copysign(1.0, b), 0.0),
+    "copysign":  _copysign_rule,
     "fmod":      _fmod_rule,
     "remainder": _remainder_rule,
     "floor_divide": lambda a, b: (_divmod(a, b)[0], 0.0, 0.0),

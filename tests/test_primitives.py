@@ -306,3 +306,143 @@ def test_against_pytorch(ad):
             assert node.value == pytest.approx(out.item(), rel=1e-13), (name, point)
             assert ad.gradients(node, leaves) == pytest.approx(
                 [t.grad.item() for t in tensors], rel=1e-13), (name, point)
+
+
+# ----------------------------------------------------------------------------------------
+# Elementary ufuncs (issue 10): the conventions at jumps, kinks, ties and poles, and
+# NumPy's float64 semantics where C's library differs.  Expected values are literals.
+# ----------------------------------------------------------------------------------------
+
+def _value_and_locals(ad, name, *point):
+    node, leaves = node_of(ad, name, point)
+    return node.value, locals_of(node)
+
+
+@pytest.mark.parametrize("name,point", [
+    ("floor", (2.0,)), ("floor", (-0.0,)), ("ceil", (-3.0,)), ("trunc", (1.0,)),
+    ("rint", (2.5,)), ("rint", (-0.5,)), ("sign", (0.0,)), ("sign", (-0.0,)),
+    ("floor_divide", (4.0, 2.0)), ("floor_divide", (-1.0, 0.5)),
+])
+def test_piecewise_constant_derivative_is_zero_at_the_jumps(ad, name, point):
+    _, local = _value_and_locals(ad, name, *point)
+    assert_same_floats(local, [0.0] * len(point), f"{name}{point}")
+
+
+@pytest.mark.parametrize("name,point,value", [
+    ("sign", (-0.0,), 0.0), ("sign", (0.0,), 0.0), ("sign", (-3.0,), -1.0),
+    ("sign", (math.inf,), 1.0), ("rint", (0.5,), 0.0), ("rint", (1.5,), 2.0),
+    ("rint", (-0.5,), -0.0), ("ceil", (-0.5,), -0.0), ("trunc", (-0.7,), -0.0),
+    ("floor", (-0.0,), -0.0), ("cbrt", (-0.0,), -0.0), ("exp2", (-1075.0,), 0.0),
+    ("exp2", (1024.0,), math.inf), ("arctanh", (1.0,), math.inf),
+    ("arctanh", (-1.0,), -math.inf), ("arccosh", (1.0,), 0.0), ("arcsinh", (-0.0,), -0.0),
+    ("deg2rad", (180.0,), math.pi), ("rad2deg", (math.pi,), 180.0),
+    ("conjugate", (-0.0,), -0.0),
+    # Python's modulo and floor division (NumPy's npy_divmod), not C's remainder
+    ("remainder", (-0.0, 1.0), 0.0), ("remainder", (0.0, -1.0), -0.0),
+    ("remainder", (-2.0, 1.0), 0.0), ("remainder", (2.0, -1.0), -0.0),
+    ("remainder", (-1.0, math.inf), math.inf), ("remainder", (1.0, -math.inf), -math.inf),
+    ("remainder", (1.0, math.inf), 1.0), ("remainder", (5.5, -2.0), -0.5),
+    ("floor_divide", (1.0, 0.0), math.inf), ("floor_divide", (-1.0, 0.0), -math.inf),
+    ("floor_divide", (1.0, -0.0), -math.inf), ("floor_divide", (-1.0, math.inf), -1.0),
+    ("floor_divide", (5.0, math.inf), 0.0), ("floor_divide", (-0.0, 1.0), -0.0),
+    ("floor_divide", (0.0, -1.0), -0.0), ("floor_divide", (1.0, 0.1), 9.0),
+    ("floor_divide", (-5.5, 2.0), -3.0),
+    # C's fmod: the sign of a
+    ("fmod", (-0.0, 1.0), -0.0), ("fmod", (1.0, math.inf), 1.0), ("fmod", (-5.5, 2.0), -1.5),
+    ("copysign", (2.0, -0.0), -2.0), ("copysign", (-2.0, 0.0), 2.0),
+    ("copysign", (-2.0, math.inf), 2.0),
+    ("hypot", (-3.0, 4.0), 5.0), ("hypot", (math.inf, math.nan), math.inf),
+    ("hypot", (1e308, 1e308), 1.4142135623730951e308),
+    ("logaddexp", (-0.0, -0.0), 0.6931471805599453), ("logaddexp", (-math.inf, -math.inf),
+                                                       -math.inf),
+    ("logaddexp", (math.inf, -math.inf), math.inf), ("logaddexp2", (3.0, 3.0), 4.0),
+    ("fmax", (math.nan, 1.0), 1.0), ("fmax", (1.0, math.nan), 1.0),
+    ("fmin", (math.nan, -1.0), -1.0), ("fmax", (0.0, -0.0), 0.0), ("fmax", (-0.0, 0.0), -0.0),
+    ("fmin", (0.0, -0.0), 0.0), ("fmin", (-0.0, 0.0), -0.0),
+])
+def test_values_at_edges_are_numpys(ad, name, point, value):
+    got, _ = _value_and_locals(ad, name, *point)
+    assert_same_floats([got, getattr(ad, name)(*point)], [value, value], f"{name}{point}")
+    if name not in ("fmax", "fmin"):        # NumPy's long-array loops differ on zero ties
+        with np.errstate(all="ignore"):
+            assert_same_floats([float(getattr(np, name)(*point))], [value], "numpy")
+
+
+@pytest.mark.parametrize("name,point,local", [
+    ("fabs", (0.0,), [0.0]), ("fabs", (-0.0,), [0.0]), ("fabs", (-2.0,), [-1.0]),
+    ("cbrt", (0.0,), [math.inf]), ("cbrt", (-0.0,), [math.inf]),
+    ("arccosh", (1.0,), [math.inf]), ("arctanh", (1.0,), [math.inf]),
+    ("arctanh", (-1.0,), [math.inf]), ("arctanh", (2.0,), [math.nan]),
+    ("square", (-3.0,), [-6.0]), ("exp2", (1.0,), [2.0 * 0.6931471805599453]),
+    # hypot at the origin: 0 and 0 (documented)
+    ("hypot", (0.0, 0.0), [0.0, 0.0]), ("hypot", (-0.0, 0.0), [0.0, 0.0]),
+    ("hypot", (3.0, -4.0), [0.6, -0.8]),
+    # ties give 0.5 to each side
+    ("logaddexp", (1.5, 1.5), [0.5, 0.5]), ("logaddexp2", (-math.inf, -math.inf), [0.5, 0.5]),
+    ("logaddexp", (math.inf, 1.0), [1.0, 0.0]), ("fmax", (1.5, 1.5), [0.5, 0.5]),
+    ("fmin", (-0.0, 0.0), [0.5, 0.5]),
+    # a nan operand is ignored: the other side gets the whole derivative
+    ("fmax", (math.nan, 2.0), [0.0, 1.0]), ("fmin", (2.0, math.nan), [1.0, 0.0]),
+    ("fmax", (math.nan, math.nan), [math.nan, math.nan]),
+    # copysign: d/da = +-1, d/db = 0
+    ("copysign", (-2.0, 3.0), [-1.0, 0.0]), ("copysign", (2.0, -3.0), [-1.0, 0.0]),
+    ("copysign", (-2.0, -3.0), [1.0, 0.0]), ("copysign", (0.0, 1.0), [1.0, 0.0]),
+    ("copysign", (2.0, math.nan), [math.nan, math.nan]),
+    ("copysign", (math.nan, 1.0), [math.nan, math.nan]),
+    # fmod: d/db is minus the truncated quotient, remainder minus the floor quotient; at
+    # (1.0, 0.1) the quotient is 9 though 1.0 / 0.1 rounds to 10.0
+    ("fmod", (5.5, 2.0), [1.0, -2.0]), ("fmod", (-5.5, 2.0), [1.0, 2.0]),
+    ("fmod", (4.0, 2.0), [1.0, -2.0]), ("fmod", (1.0, 0.1), [1.0, -9.0]),
+    ("remainder", (5.5, 2.0), [1.0, -2.0]), ("remainder", (-5.5, 2.0), [1.0, 3.0]),
+    ("remainder", (-4.0, 2.0), [1.0, 2.0]), ("remainder", (1.0, 0.1), [1.0, -9.0]),
+])
+def test_derivative_conventions(ad, name, point, local):
+    _, got = _value_and_locals(ad, name, *point)
+    assert_same_floats(got, local, f"{name}{point}")
+
+
+UFUNC_ARRAY_NAMES = ["fabs", "cbrt", "exp2", "arcsinh", "arccosh", "arctanh", "deg2rad",
+                     "rad2deg", "radians", "degrees", "rint", "conjugate", "hypot", "fmod"]
+
+
+@pytest.mark.parametrize("name", UFUNC_ARRAY_NAMES)
+def test_ufuncs_on_object_arrays(ad, name):
+    """NumPy's object loops call the node methods (x.cbrt(), x.radians(), x.hypot(y))."""
+    ufunc = getattr(np, name)
+    xs = {"arccosh": np.array([1.2, 2.0, 3.0]), "arctanh": np.array([0.5, -0.3, 0.7])}.get(
+        name, np.array([1.2, 0.3, 0.7]))
+    args = [xs] if ufunc.nin == 1 else [xs, np.array([0.5, -0.25, 2.0])]
+    nodes = [ad.to_var(a) for a in args]
+    out = ufunc(*nodes)
+    assert out.dtype == object and all(isinstance(n, ad.Ops) for n in out)
+    assert_same_floats(ad.to_vals(out).tolist(), ufunc(*args).tolist(), name)
+    grads = ad.grad(lambda *a: np.sum(ufunc(*a)), argnums=tuple(range(len(args))))(*args)
+    for i, g in enumerate(grads):
+        for j in range(len(xs)):
+            def f(t, i=i, j=j):
+                shifted = [a.copy() for a in args]
+                shifted[i][j] = t
+                return float(np.sum(ufunc(*shifted)))
+            assert g[j] == pytest.approx(
+                central_difference(f, (args[i][j],), 0, step_for(args[i][j])), rel=1e-6)
+
+
+def test_var_and_std_of_object_arrays(ad):
+    """np.var and np.std call x.conjugate() on object arrays."""
+    w = np.array([1.0, 2.5, -0.5, 4.0])
+    for f in (np.var, np.std):
+        value, g = ad.value_and_grad(lambda v: f(v))(w)
+        assert value == pytest.approx(float(f(w)), rel=1e-14)
+        mean = w.mean()
+        want = 2 * (w - mean) / len(w)
+        if f is np.std:
+            want = want / (2 * np.std(w))
+        assert g == pytest.approx(want, rel=1e-12)
+
+
+def test_alias_methods(ad):
+    x = ad.Var(30.0)
+    assert type(x.radians()) is ad.Deg2rad and type(x.degrees()) is ad.Rad2deg
+    assert type(np.radians(x)) is ad.Deg2rad and type(np.degrees(x)) is ad.Rad2deg
+    assert type(np.mod(x, 7.0)) is ad.Remainder          # np.mod is np.remainder
+    assert type(np.conj(x)) is ad.Conjugate
