@@ -666,6 +666,44 @@ for _p in _primitives.TABLE:
 del _p, _alias
 
 # --------------------------------------------------------------------------------------
+# Predicates (issue 10): plain bools of a node's value or of a number, as NumPy's on a
+# float64.  Not primitives (no node, no derivative); the compiled engine has them in
+# _predicates.pxi.
+# --------------------------------------------------------------------------------------
+
+
+def _predicate_value(name, x):
+    if isinstance(x, Ops):
+        return x.value
+    if isinstance(x, (numbers.Real, np.bool_)):
+        return _real(x)                 # read as arithmetic reads numbers
+    raise TypeError(f"{name}() takes a node or a real number, got {type(x).__name__}")
+
+
+def isfinite(x):
+    """isfinite(x): True if the value of x (a node or a number) is neither inf nor nan."""
+    return math.isfinite(_predicate_value("isfinite", x))
+
+
+def isnan(x):
+    """isnan(x): True if the value of x (a node or a number) is nan."""
+    return math.isnan(_predicate_value("isnan", x))
+
+
+def isinf(x):
+    """isinf(x): True if the value of x (a node or a number) is inf or -inf."""
+    return math.isinf(_predicate_value("isinf", x))
+
+
+def signbit(x):
+    """signbit(x): True if the sign bit of the value of x (a node or a number) is set (-0.0
+    too).  A nan's sign bit is what made it, which IEEE leaves unspecified."""
+    return math.copysign(1.0, _predicate_value("signbit", x)) < 0.0
+
+
+_PREDICATES = ["isfinite", "isnan", "isinf", "signbit"]
+
+# --------------------------------------------------------------------------------------
 # Gradients: sort once (iterative depth-first post-order), sweep adjoints in reverse.
 # --------------------------------------------------------------------------------------
 
@@ -804,7 +842,8 @@ _UFUNCS.update({alias: _UFUNCS[p.name] for p in _primitives.TABLE for alias in p
 
 __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
             "to_vals"]
-           + [name for name in PRIMITIVES] + [cls.__name__ for cls in PRIMITIVES.values()])
+           + [name for name in PRIMITIVES] + [cls.__name__ for cls in PRIMITIVES.values()]
+           + _PREDICATES)
 
 # The functional API, gradient checking and pictures are written once for both engines.
 from autodiff import _frontend  # noqa: E402

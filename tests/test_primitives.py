@@ -446,3 +446,35 @@ def test_alias_methods(ad):
     assert type(np.radians(x)) is ad.Deg2rad and type(np.degrees(x)) is ad.Rad2deg
     assert type(np.mod(x, 7.0)) is ad.Remainder          # np.mod is np.remainder
     assert type(np.conj(x)) is ad.Conjugate
+
+
+# ----------------------------------------------------------------------------------------
+# Predicates (issue 10): plain bools of a node's value or a number, as NumPy's on float64
+# ----------------------------------------------------------------------------------------
+
+PREDICATES = ["isfinite", "isnan", "isinf", "signbit"]
+
+
+@pytest.mark.parametrize("name", PREDICATES)
+def test_predicates_are_numpys_on_float64(ad, name):
+    function, ufunc = getattr(ad, name), getattr(np, name)
+    for v in EDGE_POINTS + [-5e-324, -math.inf]:
+        want = bool(ufunc(np.float64(v)))
+        for x in (ad.Var(v), ad.negative(ad.Var(-v)), v, np.float64(v)):
+            got = function(x)
+            assert type(got) is bool, (name, v, x)
+            if name != "signbit" or v == v:     # a nan's sign bit is unspecified
+                assert got == want, (name, v, x)
+    assert function(3) is (name == "isfinite")
+    assert function(True) is (name == "isfinite")
+    with pytest.raises(TypeError, match=name):
+        function("1.0")
+    with pytest.raises(TypeError, match=name):
+        function(np.array([1.0]))
+
+
+def test_predicates_make_no_node(ad):
+    x = ad.Var(1.0)
+    assert [getattr(ad, name)(x) for name in PREDICATES] == [True, False, False, False]
+    assert x.grad == []
+    assert all(name in ad.__all__ for name in PREDICATES)
