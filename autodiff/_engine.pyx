@@ -732,6 +732,7 @@ cdef class Var(Ops):
 
 include "_nodes.pxi"            # the node classes, module functions and PRIMITIVES
 include "_methods.pxi"          # Ops's methods named like the primitives
+include "_predicates.pxi"       # isfinite, isnan, isinf, signbit: bools, not nodes
 
 for _name, _cls in PRIMITIVES.items():
     __all__ += [_name, _cls.__name__]

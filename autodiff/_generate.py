@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from autodiff._primitives import BINARY, TABLE, UNARY
+from autodiff._primitives import BINARY, METHOD_ALIASES, TABLE, UNARY
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -76,20 +76,31 @@ def nodes_pxi():
     return "\n".join(out)
 
 
+def _method_names():
+    """(row, method name) of every method: a primitive's name, then the names of the ufunc
+    aliases that NumPy's object loops call as methods (np.radians(a) calls x.radians()).
+    Aliases that NumPy's object loops reach through an operator (true_divide) need none."""
+    out = [(p, p.name) for p in TABLE]
+    out += [(p, alias) for p in TABLE for alias in p.ufuncs if alias in METHOD_ALIASES]
+    return out
+
+
 def methods_pxi():
     out = [f"# {STAMP}",
            "# The methods of Ops named like NumPy's ufuncs (np.sin(object_array) calls x.sin()),",
            "# installed in Ops's dictionary at the end of _engine.pyx (Cython allows no include",
            "# in a class body).", ""]
-    for p in UNARY:
-        out += [f"def _method_{p.name}(self):",
-                f'    """x.{p.name}() is {p.name}(x); NumPy calls it on object arrays."""',
-                f"    return _unary({p.op}, self)", ""]
-    for p in BINARY:
-        out += [f"def _method_{p.name}(self, other):",
-                f'    """x.{p.name}(y) is {p.name}(x, y); NumPy calls it on object arrays."""',
-                f"    return _binary({p.op}, self, other)", ""]
-    out += ["_OPS_METHODS = {" + ", ".join(f'"{p.name}": _method_{p.name}' for p in TABLE) + "}"]
+    for p, name in _method_names():
+        if p.arity == 1:
+            out += [f"def _method_{name}(self):",
+                    f'    """x.{name}() is {p.name}(x); NumPy calls it on object arrays."""',
+                    f"    return _unary({p.op}, self)", ""]
+        else:
+            out += [f"def _method_{name}(self, other):",
+                    f'    """x.{name}(y) is {p.name}(x, y); NumPy calls it on object arrays."""',
+                    f"    return _binary({p.op}, self, other)", ""]
+    out += ["_OPS_METHODS = {" + ", ".join(f'"{name}": _method_{name}'
+                                           for _, name in _method_names()) + "}"]
     return "\n".join(out) + "\n"
 
 
@@ -134,15 +145,17 @@ def reference_nodes_py():
                 f'float of numbers."""',
                 f"    return _function2({p.cls}, a, b)", ""]
     out += ["", "PRIMITIVES = {"] + [f'    "{p.name}": {p.cls},' for p in TABLE] + ["}", ""]
-    for p in UNARY:
-        out += ["", f"def _method_{p.name}(self):",
-                f'    """x.{p.name}() is {p.name}(x); NumPy calls it on object arrays."""',
-                f"    return {p.name}(self)", ""]
-    for p in BINARY:
-        out += ["", f"def _method_{p.name}(self, other):",
-                f'    """x.{p.name}(y) is {p.name}(x, y); NumPy calls it on object arrays."""',
-                f"    return {p.name}(self, other)", ""]
-    out += ["", "_OPS_METHODS = {"] + [f'    "{p.name}": _method_{p.name},' for p in TABLE]
+    for p, name in _method_names():
+        if p.arity == 1:
+            out += ["", f"def _method_{name}(self):",
+                    f'    """x.{name}() is {p.name}(x); NumPy calls it on object arrays."""',
+                    f"    return {p.name}(self)", ""]
+        else:
+            out += ["", f"def _method_{name}(self, other):",
+                    f'    """x.{name}(y) is {p.name}(x, y); NumPy calls it on object arrays."""',
+                    f"    return {p.name}(self, other)", ""]
+    out += ["", "_OPS_METHODS = {"] + [f'    "{name}": _method_{name},'
+                                        for _, name in _method_names()]
     out += ["}"]
     return "\n".join(out) + "\n"
 
@@ -153,8 +166,8 @@ def reference_nodes_py():
 
 def stub_methods():
     out = ["    # Methods named like NumPy's ufuncs (np.sin(object_array) calls x.sin())."]
-    out += [f"    def {p.name}(self) -> Ops: ..." for p in UNARY]
-    out += [f"    def {p.name}(self, other: _Operand) -> Ops: ..." for p in BINARY]
+    out += [f"    def {name}(self) -> Ops: ..." if p.arity == 1 else
+            f"    def {name}(self, other: _Operand) -> Ops: ..." for p, name in _method_names()]
     return "\n".join(out)
 
 

@@ -119,6 +119,66 @@ def _method_log_ndtr(self):
     """x.log_ndtr() is log_ndtr(x); NumPy calls it on object arrays."""
     return _unary(LOG_NDTR, self)
 
+def _method_sign(self):
+    """x.sign() is sign(x); NumPy calls it on object arrays."""
+    return _unary(SIGN, self)
+
+def _method_floor(self):
+    """x.floor() is floor(x); NumPy calls it on object arrays."""
+    return _unary(FLOOR, self)
+
+def _method_ceil(self):
+    """x.ceil() is ceil(x); NumPy calls it on object arrays."""
+    return _unary(CEIL, self)
+
+def _method_trunc(self):
+    """x.trunc() is trunc(x); NumPy calls it on object arrays."""
+    return _unary(TRUNC, self)
+
+def _method_rint(self):
+    """x.rint() is rint(x); NumPy calls it on object arrays."""
+    return _unary(RINT, self)
+
+def _method_fabs(self):
+    """x.fabs() is fabs(x); NumPy calls it on object arrays."""
+    return _unary(FABS, self)
+
+def _method_square(self):
+    """x.square() is square(x); NumPy calls it on object arrays."""
+    return _unary(SQUARE, self)
+
+def _method_cbrt(self):
+    """x.cbrt() is cbrt(x); NumPy calls it on object arrays."""
+    return _unary(CBRT, self)
+
+def _method_exp2(self):
+    """x.exp2() is exp2(x); NumPy calls it on object arrays."""
+    return _unary(EXP2, self)
+
+def _method_arcsinh(self):
+    """x.arcsinh() is arcsinh(x); NumPy calls it on object arrays."""
+    return _unary(ARCSINH, self)
+
+def _method_arccosh(self):
+    """x.arccosh() is arccosh(x); NumPy calls it on object arrays."""
+    return _unary(ARCCOSH, self)
+
+def _method_arctanh(self):
+    """x.arctanh() is arctanh(x); NumPy calls it on object arrays."""
+    return _unary(ARCTANH, self)
+
+def _method_deg2rad(self):
+    """x.deg2rad() is deg2rad(x); NumPy calls it on object arrays."""
+    return _unary(DEG2RAD, self)
+
+def _method_rad2deg(self):
+    """x.rad2deg() is rad2deg(x); NumPy calls it on object arrays."""
+    return _unary(RAD2DEG, self)
+
+def _method_conjugate(self):
+    """x.conjugate() is conjugate(x); NumPy calls it on object arrays."""
+    return _unary(CONJUGATE, self)
+
 def _method_add(self, other):
     """x.add(y) is add(x, y); NumPy calls it on object arrays."""
     return _binary(ADD, self, other)
@@ -159,4 +219,48 @@ def _method_xlog1py(self, other):
     """x.xlog1py(y) is xlog1py(x, y); NumPy calls it on object arrays."""
     return _binary(XLOG1PY, self, other)
 
-_OPS_METHODS = {"negative": _method_negative, "reciprocal": _method_reciprocal, "sin": _method_sin, "cos": _method_cos, "tan": _method_tan, "arcsin": _method_arcsin, "arccos": _method_arccos, "arctan": _method_arctan, "sinh": _method_sinh, "cosh": _method_cosh, "tanh": _method_tanh, "exp": _method_exp, "expm1": _method_expm1, "log": _method_log, "log1p": _method_log1p, "log2": _method_log2, "log10": _method_log10, "sqrt": _method_sqrt, "sigmoid": _method_sigmoid, "relu": _method_relu, "absolute": _method_absolute, "erf": _method_erf, "erfc": _method_erfc, "gammaln": _method_gammaln, "digamma": _method_digamma, "expit": _method_expit, "logit": _method_logit, "ndtr": _method_ndtr, "log_ndtr": _method_log_ndtr, "add": _method_add, "multiply": _method_multiply, "power": _method_power, "maximum": _method_maximum, "minimum": _method_minimum, "arctan2": _method_arctan2, "subtract": _method_subtract, "divide": _method_divide, "xlogy": _method_xlogy, "xlog1py": _method_xlog1py}
+def _method_hypot(self, other):
+    """x.hypot(y) is hypot(x, y); NumPy calls it on object arrays."""
+    return _binary(HYPOT, self, other)
+
+def _method_logaddexp(self, other):
+    """x.logaddexp(y) is logaddexp(x, y); NumPy calls it on object arrays."""
+    return _binary(LOGADDEXP, self, other)
+
+def _method_logaddexp2(self, other):
+    """x.logaddexp2(y) is logaddexp2(x, y); NumPy calls it on object arrays."""
+    return _binary(LOGADDEXP2, self, other)
+
+def _method_fmax(self, other):
+    """x.fmax(y) is fmax(x, y); NumPy calls it on object arrays."""
+    return _binary(FMAX, self, other)
+
+def _method_fmin(self, other):
+    """x.fmin(y) is fmin(x, y); NumPy calls it on object arrays."""
+    return _binary(FMIN, self, other)
+
+def _method_copysign(self, other):
+    """x.copysign(y) is copysign(x, y); NumPy calls it on object arrays."""
+    return _binary(COPYSIGN, self, other)
+
+def _method_fmod(self, other):
+    """x.fmod(y) is fmod(x, y); NumPy calls it on object arrays."""
+    return _binary(FMOD, self, other)
+
+def _method_remainder(self, other):
+    """x.remainder(y) is remainder(x, y); NumPy calls it on object arrays."""
+    return _binary(REMAINDER, self, other)
+
+def _method_floor_divide(self, other):
+    """x.floor_divide(y) is floor_divide(x, y); NumPy calls it on object arrays."""
+    return _binary(FLOOR_DIVIDE, self, other)
+
+def _method_radians(self):
+    """x.radians() is deg2rad(x); NumPy calls it on object arrays."""
+    return _unary(DEG2RAD, self)
+
+def _method_degrees(self):
+    """x.degrees() is rad2deg(x); NumPy calls it on object arrays."""
+    return _unary(RAD2DEG, self)
+
+_OPS_METHODS = {"negative": _method_negative, "reciprocal": _method_reciprocal, "sin": _method_sin, "cos": _method_cos, "tan": _method_tan, "arcsin": _method_arcsin, "arccos": _method_arccos, "arctan": _method_arctan, "sinh": _method_sinh, "cosh": _method_cosh, "tanh": _method_tanh, "exp": _method_exp, "expm1": _method_expm1, "log": _method_log, "log1p": _method_log1p, "log2": _method_log2, "log10": _method_log10, "sqrt": _method_sqrt, "sigmoid": _method_sigmoid, "relu": _method_relu, "absolute": _method_absolute, "erf": _method_erf, "erfc": _method_erfc, "gammaln": _method_gammaln, "digamma": _method_digamma, "expit": _method_expit, "logit": _method_logit, "ndtr": _method_ndtr, "log_ndtr": _method_log_ndtr, "sign": _method_sign, "floor": _method_floor, "ceil": _method_ceil, "trunc": _method_trunc, "rint": _method_rint, "fabs": _method_fabs, "square": _method_square, "cbrt": _method_cbrt, "exp2": _method_exp2, "arcsinh": _method_arcsinh, "arccosh": _method_arccosh, "arctanh": _method_arctanh, "deg2rad": _method_deg2rad, "rad2deg": _method_rad2deg, "conjugate": _method_conjugate, "add": _method_add, "multiply": _method_multiply, "power": _method_power, "maximum": _method_maximum, "minimum": _method_minimum, "arctan2": _method_arctan2, "subtract": _method_subtract, "divide": _method_divide, "xlogy": _method_xlogy, "xlog1py": _method_xlog1py, "hypot": _method_hypot, "logaddexp": _method_logaddexp, "logaddexp2": _method_logaddexp2, "fmax": _method_fmax, "fmin": _method_fmin, "copysign": _method_copysign, "fmod": _method_fmod, "remainder": _method_remainder, "floor_divide": _method_floor_divide, "radians": _method_radians, "degrees": _method_degrees}

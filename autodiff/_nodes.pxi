@@ -90,6 +90,51 @@ cdef class Ndtr(Ops):
 cdef class LogNdtr(Ops):
     """LogNdtr(x): the node ``log_ndtr(x)``; x is a node or a number (then no edge)."""
 
+cdef class Sign(Ops):
+    """Sign(x): the node ``sign(x)``; x is a node or a number (then no edge)."""
+
+cdef class Floor(Ops):
+    """Floor(x): the node ``floor(x)``; x is a node or a number (then no edge)."""
+
+cdef class Ceil(Ops):
+    """Ceil(x): the node ``ceil(x)``; x is a node or a number (then no edge)."""
+
+cdef class Trunc(Ops):
+    """Trunc(x): the node ``trunc(x)``; x is a node or a number (then no edge)."""
+
+cdef class Rint(Ops):
+    """Rint(x): the node ``rint(x)``; x is a node or a number (then no edge)."""
+
+cdef class Fabs(Ops):
+    """Fabs(x): the node ``fabs(x)``; x is a node or a number (then no edge)."""
+
+cdef class Square(Ops):
+    """Square(x): the node ``square(x)``; x is a node or a number (then no edge)."""
+
+cdef class Cbrt(Ops):
+    """Cbrt(x): the node ``cbrt(x)``; x is a node or a number (then no edge)."""
+
+cdef class Exp2(Ops):
+    """Exp2(x): the node ``exp2(x)``; x is a node or a number (then no edge)."""
+
+cdef class Arcsinh(Ops):
+    """Arcsinh(x): the node ``arcsinh(x)``; x is a node or a number (then no edge)."""
+
+cdef class Arccosh(Ops):
+    """Arccosh(x): the node ``arccosh(x)``; x is a node or a number (then no edge)."""
+
+cdef class Arctanh(Ops):
+    """Arctanh(x): the node ``arctanh(x)``; x is a node or a number (then no edge)."""
+
+cdef class Deg2rad(Ops):
+    """Deg2rad(x): the node ``deg2rad(x)``; x is a node or a number (then no edge)."""
+
+cdef class Rad2deg(Ops):
+    """Rad2deg(x): the node ``rad2deg(x)``; x is a node or a number (then no edge)."""
+
+cdef class Conjugate(Ops):
+    """Conjugate(x): the node ``conjugate(x)``; x is a node or a number (then no edge)."""
+
 cdef class Add(Ops):
     """Add(a, b): the node ``add(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
 
@@ -119,6 +164,33 @@ cdef class Xlogy(Ops):
 
 cdef class Xlog1py(Ops):
     """Xlog1py(a, b): the node ``xlog1py(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Hypot(Ops):
+    """Hypot(a, b): the node ``hypot(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Logaddexp(Ops):
+    """Logaddexp(a, b): the node ``logaddexp(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Logaddexp2(Ops):
+    """Logaddexp2(a, b): the node ``logaddexp2(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Fmax(Ops):
+    """Fmax(a, b): the node ``fmax(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Fmin(Ops):
+    """Fmin(a, b): the node ``fmin(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Copysign(Ops):
+    """Copysign(a, b): the node ``copysign(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Fmod(Ops):
+    """Fmod(a, b): the node ``fmod(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class Remainder(Ops):
+    """Remainder(a, b): the node ``remainder(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
+cdef class FloorDivide(Ops):
+    """FloorDivide(a, b): the node ``floor_divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
 
 
 # The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
@@ -269,6 +341,81 @@ def log_ndtr(x):
     return _function1(LOG_NDTR, x)
 
 @cython.binding(False)
+def sign(x):
+    """sign(x): a Sign node of a node, or a float of a number."""
+    return _function1(SIGN, x)
+
+@cython.binding(False)
+def floor(x):
+    """floor(x): a Floor node of a node, or a float of a number."""
+    return _function1(FLOOR, x)
+
+@cython.binding(False)
+def ceil(x):
+    """ceil(x): a Ceil node of a node, or a float of a number."""
+    return _function1(CEIL, x)
+
+@cython.binding(False)
+def trunc(x):
+    """trunc(x): a Trunc node of a node, or a float of a number."""
+    return _function1(TRUNC, x)
+
+@cython.binding(False)
+def rint(x):
+    """rint(x): a Rint node of a node, or a float of a number."""
+    return _function1(RINT, x)
+
+@cython.binding(False)
+def fabs(x):
+    """fabs(x): a Fabs node of a node, or a float of a number."""
+    return _function1(FABS, x)
+
+@cython.binding(False)
+def square(x):
+    """square(x): a Square node of a node, or a float of a number."""
+    return _function1(SQUARE, x)
+
+@cython.binding(False)
+def cbrt(x):
+    """cbrt(x): a Cbrt node of a node, or a float of a number."""
+    return _function1(CBRT, x)
+
+@cython.binding(False)
+def exp2(x):
+    """exp2(x): an Exp2 node of a node, or a float of a number."""
+    return _function1(EXP2, x)
+
+@cython.binding(False)
+def arcsinh(x):
+    """arcsinh(x): an Arcsinh node of a node, or a float of a number."""
+    return _function1(ARCSINH, x)
+
+@cython.binding(False)
+def arccosh(x):
+    """arccosh(x): an Arccosh node of a node, or a float of a number."""
+    return _function1(ARCCOSH, x)
+
+@cython.binding(False)
+def arctanh(x):
+    """arctanh(x): an Arctanh node of a node, or a float of a number."""
+    return _function1(ARCTANH, x)
+
+@cython.binding(False)
+def deg2rad(x):
+    """deg2rad(x): a Deg2rad node of a node, or a float of a number."""
+    return _function1(DEG2RAD, x)
+
+@cython.binding(False)
+def rad2deg(x):
+    """rad2deg(x): a Rad2deg node of a node, or a float of a number."""
+    return _function1(RAD2DEG, x)
+
+@cython.binding(False)
+def conjugate(x):
+    """conjugate(x): a Conjugate node of a node, or a float of a number."""
+    return _function1(CONJUGATE, x)
+
+@cython.binding(False)
 def add(a, b):
     """add(a, b): an Add node if a or b is a node, or a float of numbers."""
     return _binary(ADD, a, b)
@@ -318,6 +465,51 @@ def xlog1py(a, b):
     """xlog1py(a, b): a Xlog1py node if a or b is a node, or a float of numbers."""
     return _binary(XLOG1PY, a, b)
 
+@cython.binding(False)
+def hypot(a, b):
+    """hypot(a, b): a Hypot node if a or b is a node, or a float of numbers."""
+    return _binary(HYPOT, a, b)
+
+@cython.binding(False)
+def logaddexp(a, b):
+    """logaddexp(a, b): a Logaddexp node if a or b is a node, or a float of numbers."""
+    return _binary(LOGADDEXP, a, b)
+
+@cython.binding(False)
+def logaddexp2(a, b):
+    """logaddexp2(a, b): a Logaddexp2 node if a or b is a node, or a float of numbers."""
+    return _binary(LOGADDEXP2, a, b)
+
+@cython.binding(False)
+def fmax(a, b):
+    """fmax(a, b): a Fmax node if a or b is a node, or a float of numbers."""
+    return _binary(FMAX, a, b)
+
+@cython.binding(False)
+def fmin(a, b):
+    """fmin(a, b): a Fmin node if a or b is a node, or a float of numbers."""
+    return _binary(FMIN, a, b)
+
+@cython.binding(False)
+def copysign(a, b):
+    """copysign(a, b): a Copysign node if a or b is a node, or a float of numbers."""
+    return _binary(COPYSIGN, a, b)
+
+@cython.binding(False)
+def fmod(a, b):
+    """fmod(a, b): a Fmod node if a or b is a node, or a float of numbers."""
+    return _binary(FMOD, a, b)
+
+@cython.binding(False)
+def remainder(a, b):
+    """remainder(a, b): a Remainder node if a or b is a node, or a float of numbers."""
+    return _binary(REMAINDER, a, b)
+
+@cython.binding(False)
+def floor_divide(a, b):
+    """floor_divide(a, b): a FloorDivide node if a or b is a node, or a float of numbers."""
+    return _binary(FLOOR_DIVIDE, a, b)
+
 
 PRIMITIVES = {
     "negative": Neg,
@@ -349,6 +541,21 @@ PRIMITIVES = {
     "logit": Logit,
     "ndtr": Ndtr,
     "log_ndtr": LogNdtr,
+    "sign": Sign,
+    "floor": Floor,
+    "ceil": Ceil,
+    "trunc": Trunc,
+    "rint": Rint,
+    "fabs": Fabs,
+    "square": Square,
+    "cbrt": Cbrt,
+    "exp2": Exp2,
+    "arcsinh": Arcsinh,
+    "arccosh": Arccosh,
+    "arctanh": Arctanh,
+    "deg2rad": Deg2rad,
+    "rad2deg": Rad2deg,
+    "conjugate": Conjugate,
     "add": Add,
     "multiply": Mul,
     "power": Pow,
@@ -359,11 +566,20 @@ PRIMITIVES = {
     "divide": Div,
     "xlogy": Xlogy,
     "xlog1py": Xlog1py,
+    "hypot": Hypot,
+    "logaddexp": Logaddexp,
+    "logaddexp2": Logaddexp2,
+    "fmax": Fmax,
+    "fmin": Fmin,
+    "copysign": Copysign,
+    "fmod": Fmod,
+    "remainder": Remainder,
+    "floor_divide": FloorDivide,
 }
 
 # By UnaryOp and BinaryOp.
-cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu, Abs, Erf, Erfc, Gammaln, Digamma, Expit, Logit, Ndtr, LogNdtr,)
-cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div, Xlogy, Xlog1py,)
+cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu, Abs, Erf, Erfc, Gammaln, Digamma, Expit, Logit, Ndtr, LogNdtr, Sign, Floor, Ceil, Trunc, Rint, Fabs, Square, Cbrt, Exp2, Arcsinh, Arccosh, Arctanh, Deg2rad, Rad2deg, Conjugate,)
+cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div, Xlogy, Xlog1py, Hypot, Logaddexp, Logaddexp2, Fmax, Fmin, Copysign, Fmod, Remainder, FloorDivide,)
 
 # Other NumPy ufunc names of a primitive.
-_UFUNC_ALIASES = {"lgamma": "gammaln", "psi": "digamma", "true_divide": "divide"}
+_UFUNC_ALIASES = {"lgamma": "gammaln", "psi": "digamma", "radians": "deg2rad", "degrees": "rad2deg", "true_divide": "divide"}

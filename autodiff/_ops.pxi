@@ -31,6 +31,21 @@ cdef enum UnaryOp:
     LOGIT = 26
     NDTR = 27
     LOG_NDTR = 28
+    SIGN = 29
+    FLOOR = 30
+    CEIL = 31
+    TRUNC = 32
+    RINT = 33
+    FABS = 34
+    SQUARE = 35
+    CBRT = 36
+    EXP2 = 37
+    ARCSINH = 38
+    ARCCOSH = 39
+    ARCTANH = 40
+    DEG2RAD = 41
+    RAD2DEG = 42
+    CONJUGATE = 43
 
 cdef enum BinaryOp:
     ADD = 0
@@ -43,7 +58,16 @@ cdef enum BinaryOp:
     DIV = 7
     XLOGY = 8
     XLOG1PY = 9
+    HYPOT = 10
+    LOGADDEXP = 11
+    LOGADDEXP2 = 12
+    FMAX = 13
+    FMIN = 14
+    COPYSIGN = 15
+    FMOD = 16
+    REMAINDER = 17
+    FLOOR_DIVIDE = 18
 
 cdef enum:
-    N_UNARY = 29
-    N_BINARY = 10
+    N_UNARY = 44
+    N_BINARY = 19

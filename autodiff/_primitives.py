@@ -9,7 +9,7 @@ generated file is stale.  What stays written by hand, once per engine, is the ru
 value and local derivatives, in C (``_rules.pxd``, a case of the switch on ``op``) and in
 Python (``reference.py``, an entry of ``UNARY_RULES`` or ``BINARY_RULES``).  Adding a
 primitive is a row here, the two rules, and its entry in the tests' domain table
-(``tests/helpers.py``: ``DOMAINS``).
+(``tests/test_primitives.py``: ``DOMAINS``).
 
 Rows are in opcode order: the unary primitives, then the binary ones, each group in the
 order of its C enum (append new rows at the end of their group).
@@ -65,6 +65,24 @@ TABLE = (
     Primitive("ndtr", "Ndtr", 1, "NDTR", notes="the standard normal distribution function"),
     Primitive("log_ndtr", "LogNdtr", 1, "LOG_NDTR",
               notes="log(ndtr(x)), accurate in the far left tail (asymptotic series below -20)"),
+    # Elementary ufuncs (issue 10).
+    Primitive("sign", "Sign", 1, "SIGN", notes="sign(-0) = 0, nan at nan; derivative 0"),
+    Primitive("floor", "Floor", 1, "FLOOR", notes="derivative 0, 0 at the jumps"),
+    Primitive("ceil", "Ceil", 1, "CEIL", notes="derivative 0, 0 at the jumps"),
+    Primitive("trunc", "Trunc", 1, "TRUNC", notes="derivative 0, 0 at the jumps"),
+    Primitive("rint", "Rint", 1, "RINT", notes="halves to even; derivative 0, 0 at the jumps"),
+    Primitive("fabs", "Fabs", 1, "FABS", notes="derivative 0 at 0"),
+    Primitive("square", "Square", 1, "SQUARE", notes="x * x"),
+    Primitive("cbrt", "Cbrt", 1, "CBRT", notes="derivative inf at 0"),
+    Primitive("exp2", "Exp2", 1, "EXP2"),
+    Primitive("arcsinh", "Arcsinh", 1, "ARCSINH"),
+    Primitive("arccosh", "Arccosh", 1, "ARCCOSH", notes="x >= 1; derivative inf at 1"),
+    Primitive("arctanh", "Arctanh", 1, "ARCTANH",
+              notes="[-1, 1]; +-inf at +-1, derivative inf there"),
+    Primitive("deg2rad", "Deg2rad", 1, "DEG2RAD", ufuncs=("radians",), notes="x * (pi / 180)"),
+    Primitive("rad2deg", "Rad2deg", 1, "RAD2DEG", ufuncs=("degrees",), notes="x * (180 / pi)"),
+    Primitive("conjugate", "Conjugate", 1, "CONJUGATE",
+              notes="the identity on reals (for np.var, np.std)"),
     # Binary: y = f(a, b); a number operand is a constant (no edge).
     Primitive("add", "Add", 2, "ADD"),
     Primitive("multiply", "Mul", 2, "MUL"),
@@ -79,7 +97,30 @@ TABLE = (
               notes="a log(b); 0 where a == 0 and b is not nan, and then d/db is 0"),
     Primitive("xlog1py", "Xlog1py", 2, "XLOG1PY",
               notes="a log1p(b); 0 where a == 0 and b is not nan, and then d/db is 0"),
+    # Elementary ufuncs (issue 10).
+    Primitive("hypot", "Hypot", 2, "HYPOT", notes="derivatives a/h, b/h; 0 and 0 at (0, 0)"),
+    Primitive("logaddexp", "Logaddexp", 2, "LOGADDEXP",
+              notes="NumPy's algorithm; a tie gives 0.5 to each side"),
+    Primitive("logaddexp2", "Logaddexp2", 2, "LOGADDEXP2",
+              notes="NumPy's algorithm; a tie gives 0.5 to each side"),
+    Primitive("fmax", "Fmax", 2, "FMAX",
+              notes="ignores a nan; a tie gives a and 0.5 to each side"),
+    Primitive("fmin", "Fmin", 2, "FMIN",
+              notes="ignores a nan; a tie gives a and 0.5 to each side"),
+    Primitive("copysign", "Copysign", 2, "COPYSIGN",
+              notes="d/da = +-1 (copysign(1, a) * copysign(1, b)), d/db = 0; "
+                    "nan if a or b is nan (a nan's sign is unspecified)"),
+    Primitive("fmod", "Fmod", 2, "FMOD",
+              notes="C's fmod (sign of a); d/da = 1, d/db = -trunc(a / b)"),
+    Primitive("remainder", "Remainder", 2, "REMAINDER",
+              notes="Python's % (sign of b; np.mod); d/da = 1, d/db = -floor(a / b)"),
+    Primitive("floor_divide", "FloorDivide", 2, "FLOOR_DIVIDE",
+              notes="Python's //; derivative 0, 0 at the jumps"),
 )
+
+# The ufunc aliases that NumPy's object loops call as methods by that name (np.radians on
+# an object array calls x.radians()): nodes have these methods too.
+METHOD_ALIASES = frozenset({"radians", "degrees"})
 
 UNARY = tuple(p for p in TABLE if p.arity == 1)
 BINARY = tuple(p for p in TABLE if p.arity == 2)

@@ -39,6 +39,21 @@ __all__ = [
     "Logit", "logit",
     "Ndtr", "ndtr",
     "LogNdtr", "log_ndtr",
+    "Sign", "sign",
+    "Floor", "floor",
+    "Ceil", "ceil",
+    "Trunc", "trunc",
+    "Rint", "rint",
+    "Fabs", "fabs",
+    "Square", "square",
+    "Cbrt", "cbrt",
+    "Exp2", "exp2",
+    "Arcsinh", "arcsinh",
+    "Arccosh", "arccosh",
+    "Arctanh", "arctanh",
+    "Deg2rad", "deg2rad",
+    "Rad2deg", "rad2deg",
+    "Conjugate", "conjugate",
     "Add", "add",
     "Mul", "multiply",
     "Pow", "power",
@@ -49,6 +64,15 @@ __all__ = [
     "Div", "divide",
     "Xlogy", "xlogy",
     "Xlog1py", "xlog1py",
+    "Hypot", "hypot",
+    "Logaddexp", "logaddexp",
+    "Logaddexp2", "logaddexp2",
+    "Fmax", "fmax",
+    "Fmin", "fmin",
+    "Copysign", "copysign",
+    "Fmod", "fmod",
+    "Remainder", "remainder",
+    "FloorDivide", "floor_divide",
 ]
 
 
@@ -313,6 +337,141 @@ class LogNdtr(Ops):
         return _unary_new(cls, "log_ndtr", x)
 
 
+class Sign(Ops):
+    """Sign(x): the node ``sign(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "sign", x)
+
+
+class Floor(Ops):
+    """Floor(x): the node ``floor(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "floor", x)
+
+
+class Ceil(Ops):
+    """Ceil(x): the node ``ceil(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "ceil", x)
+
+
+class Trunc(Ops):
+    """Trunc(x): the node ``trunc(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "trunc", x)
+
+
+class Rint(Ops):
+    """Rint(x): the node ``rint(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "rint", x)
+
+
+class Fabs(Ops):
+    """Fabs(x): the node ``fabs(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "fabs", x)
+
+
+class Square(Ops):
+    """Square(x): the node ``square(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "square", x)
+
+
+class Cbrt(Ops):
+    """Cbrt(x): the node ``cbrt(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "cbrt", x)
+
+
+class Exp2(Ops):
+    """Exp2(x): the node ``exp2(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "exp2", x)
+
+
+class Arcsinh(Ops):
+    """Arcsinh(x): the node ``arcsinh(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "arcsinh", x)
+
+
+class Arccosh(Ops):
+    """Arccosh(x): the node ``arccosh(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "arccosh", x)
+
+
+class Arctanh(Ops):
+    """Arctanh(x): the node ``arctanh(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "arctanh", x)
+
+
+class Deg2rad(Ops):
+    """Deg2rad(x): the node ``deg2rad(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "deg2rad", x)
+
+
+class Rad2deg(Ops):
+    """Rad2deg(x): the node ``rad2deg(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "rad2deg", x)
+
+
+class Conjugate(Ops):
+    """Conjugate(x): the node ``conjugate(x)``; x is a node or a number (then no edge)."""
+    __slots__ = ()
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, x):
+        return _unary_new(cls, "conjugate", x)
+
+
 class Add(Ops):
     """Add(a, b): the node ``add(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
     __slots__ = ("_number",)
@@ -401,6 +560,87 @@ class Xlog1py(Ops):
 
     def __new__(cls, a, b):
         return _binary_new(cls, "xlog1py", a, b)
+
+
+class Hypot(Ops):
+    """Hypot(a, b): the node ``hypot(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "hypot", a, b)
+
+
+class Logaddexp(Ops):
+    """Logaddexp(a, b): the node ``logaddexp(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "logaddexp", a, b)
+
+
+class Logaddexp2(Ops):
+    """Logaddexp2(a, b): the node ``logaddexp2(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "logaddexp2", a, b)
+
+
+class Fmax(Ops):
+    """Fmax(a, b): the node ``fmax(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "fmax", a, b)
+
+
+class Fmin(Ops):
+    """Fmin(a, b): the node ``fmin(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "fmin", a, b)
+
+
+class Copysign(Ops):
+    """Copysign(a, b): the node ``copysign(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "copysign", a, b)
+
+
+class Fmod(Ops):
+    """Fmod(a, b): the node ``fmod(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "fmod", a, b)
+
+
+class Remainder(Ops):
+    """Remainder(a, b): the node ``remainder(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "remainder", a, b)
+
+
+class FloorDivide(Ops):
+    """FloorDivide(a, b): the node ``floor_divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "floor_divide", a, b)
 
 
 def negative(x):
@@ -548,6 +788,81 @@ def log_ndtr(x):
     return _function1(LogNdtr, x)
 
 
+def sign(x):
+    """sign(x): a Sign node of a node, or a float of a number."""
+    return _function1(Sign, x)
+
+
+def floor(x):
+    """floor(x): a Floor node of a node, or a float of a number."""
+    return _function1(Floor, x)
+
+
+def ceil(x):
+    """ceil(x): a Ceil node of a node, or a float of a number."""
+    return _function1(Ceil, x)
+
+
+def trunc(x):
+    """trunc(x): a Trunc node of a node, or a float of a number."""
+    return _function1(Trunc, x)
+
+
+def rint(x):
+    """rint(x): a Rint node of a node, or a float of a number."""
+    return _function1(Rint, x)
+
+
+def fabs(x):
+    """fabs(x): a Fabs node of a node, or a float of a number."""
+    return _function1(Fabs, x)
+
+
+def square(x):
+    """square(x): a Square node of a node, or a float of a number."""
+    return _function1(Square, x)
+
+
+def cbrt(x):
+    """cbrt(x): a Cbrt node of a node, or a float of a number."""
+    return _function1(Cbrt, x)
+
+
+def exp2(x):
+    """exp2(x): an Exp2 node of a node, or a float of a number."""
+    return _function1(Exp2, x)
+
+
+def arcsinh(x):
+    """arcsinh(x): an Arcsinh node of a node, or a float of a number."""
+    return _function1(Arcsinh, x)
+
+
+def arccosh(x):
+    """arccosh(x): an Arccosh node of a node, or a float of a number."""
+    return _function1(Arccosh, x)
+
+
+def arctanh(x):
+    """arctanh(x): an Arctanh node of a node, or a float of a number."""
+    return _function1(Arctanh, x)
+
+
+def deg2rad(x):
+    """deg2rad(x): a Deg2rad node of a node, or a float of a number."""
+    return _function1(Deg2rad, x)
+
+
+def rad2deg(x):
+    """rad2deg(x): a Rad2deg node of a node, or a float of a number."""
+    return _function1(Rad2deg, x)
+
+
+def conjugate(x):
+    """conjugate(x): a Conjugate node of a node, or a float of a number."""
+    return _function1(Conjugate, x)
+
+
 def add(a, b):
     """add(a, b): an Add node if a or b is a node, or a float of numbers."""
     return _function2(Add, a, b)
@@ -598,6 +913,51 @@ def xlog1py(a, b):
     return _function2(Xlog1py, a, b)
 
 
+def hypot(a, b):
+    """hypot(a, b): a Hypot node if a or b is a node, or a float of numbers."""
+    return _function2(Hypot, a, b)
+
+
+def logaddexp(a, b):
+    """logaddexp(a, b): a Logaddexp node if a or b is a node, or a float of numbers."""
+    return _function2(Logaddexp, a, b)
+
+
+def logaddexp2(a, b):
+    """logaddexp2(a, b): a Logaddexp2 node if a or b is a node, or a float of numbers."""
+    return _function2(Logaddexp2, a, b)
+
+
+def fmax(a, b):
+    """fmax(a, b): a Fmax node if a or b is a node, or a float of numbers."""
+    return _function2(Fmax, a, b)
+
+
+def fmin(a, b):
+    """fmin(a, b): a Fmin node if a or b is a node, or a float of numbers."""
+    return _function2(Fmin, a, b)
+
+
+def copysign(a, b):
+    """copysign(a, b): a Copysign node if a or b is a node, or a float of numbers."""
+    return _function2(Copysign, a, b)
+
+
+def fmod(a, b):
+    """fmod(a, b): a Fmod node if a or b is a node, or a float of numbers."""
+    return _function2(Fmod, a, b)
+
+
+def remainder(a, b):
+    """remainder(a, b): a Remainder node if a or b is a node, or a float of numbers."""
+    return _function2(Remainder, a, b)
+
+
+def floor_divide(a, b):
+    """floor_divide(a, b): a FloorDivide node if a or b is a node, or a float of numbers."""
+    return _function2(FloorDivide, a, b)
+
+
 PRIMITIVES = {
     "negative": Neg,
     "reciprocal": Inv,
@@ -628,6 +988,21 @@ PRIMITIVES = {
     "logit": Logit,
     "ndtr": Ndtr,
     "log_ndtr": LogNdtr,
+    "sign": Sign,
+    "floor": Floor,
+    "ceil": Ceil,
+    "trunc": Trunc,
+    "rint": Rint,
+    "fabs": Fabs,
+    "square": Square,
+    "cbrt": Cbrt,
+    "exp2": Exp2,
+    "arcsinh": Arcsinh,
+    "arccosh": Arccosh,
+    "arctanh": Arctanh,
+    "deg2rad": Deg2rad,
+    "rad2deg": Rad2deg,
+    "conjugate": Conjugate,
     "add": Add,
     "multiply": Mul,
     "power": Pow,
@@ -638,6 +1013,15 @@ PRIMITIVES = {
     "divide": Div,
     "xlogy": Xlogy,
     "xlog1py": Xlog1py,
+    "hypot": Hypot,
+    "logaddexp": Logaddexp,
+    "logaddexp2": Logaddexp2,
+    "fmax": Fmax,
+    "fmin": Fmin,
+    "copysign": Copysign,
+    "fmod": Fmod,
+    "remainder": Remainder,
+    "floor_divide": FloorDivide,
 }
 
 
@@ -786,6 +1170,81 @@ def _method_log_ndtr(self):
     return log_ndtr(self)
 
 
+def _method_sign(self):
+    """x.sign() is sign(x); NumPy calls it on object arrays."""
+    return sign(self)
+
+
+def _method_floor(self):
+    """x.floor() is floor(x); NumPy calls it on object arrays."""
+    return floor(self)
+
+
+def _method_ceil(self):
+    """x.ceil() is ceil(x); NumPy calls it on object arrays."""
+    return ceil(self)
+
+
+def _method_trunc(self):
+    """x.trunc() is trunc(x); NumPy calls it on object arrays."""
+    return trunc(self)
+
+
+def _method_rint(self):
+    """x.rint() is rint(x); NumPy calls it on object arrays."""
+    return rint(self)
+
+
+def _method_fabs(self):
+    """x.fabs() is fabs(x); NumPy calls it on object arrays."""
+    return fabs(self)
+
+
+def _method_square(self):
+    """x.square() is square(x); NumPy calls it on object arrays."""
+    return square(self)
+
+
+def _method_cbrt(self):
+    """x.cbrt() is cbrt(x); NumPy calls it on object arrays."""
+    return cbrt(self)
+
+
+def _method_exp2(self):
+    """x.exp2() is exp2(x); NumPy calls it on object arrays."""
+    return exp2(self)
+
+
+def _method_arcsinh(self):
+    """x.arcsinh() is arcsinh(x); NumPy calls it on object arrays."""
+    return arcsinh(self)
+
+
+def _method_arccosh(self):
+    """x.arccosh() is arccosh(x); NumPy calls it on object arrays."""
+    return arccosh(self)
+
+
+def _method_arctanh(self):
+    """x.arctanh() is arctanh(x); NumPy calls it on object arrays."""
+    return arctanh(self)
+
+
+def _method_deg2rad(self):
+    """x.deg2rad() is deg2rad(x); NumPy calls it on object arrays."""
+    return deg2rad(self)
+
+
+def _method_rad2deg(self):
+    """x.rad2deg() is rad2deg(x); NumPy calls it on object arrays."""
+    return rad2deg(self)
+
+
+def _method_conjugate(self):
+    """x.conjugate() is conjugate(x); NumPy calls it on object arrays."""
+    return conjugate(self)
+
+
 def _method_add(self, other):
     """x.add(y) is add(x, y); NumPy calls it on object arrays."""
     return add(self, other)
@@ -836,6 +1295,61 @@ def _method_xlog1py(self, other):
     return xlog1py(self, other)
 
 
+def _method_hypot(self, other):
+    """x.hypot(y) is hypot(x, y); NumPy calls it on object arrays."""
+    return hypot(self, other)
+
+
+def _method_logaddexp(self, other):
+    """x.logaddexp(y) is logaddexp(x, y); NumPy calls it on object arrays."""
+    return logaddexp(self, other)
+
+
+def _method_logaddexp2(self, other):
+    """x.logaddexp2(y) is logaddexp2(x, y); NumPy calls it on object arrays."""
+    return logaddexp2(self, other)
+
+
+def _method_fmax(self, other):
+    """x.fmax(y) is fmax(x, y); NumPy calls it on object arrays."""
+    return fmax(self, other)
+
+
+def _method_fmin(self, other):
+    """x.fmin(y) is fmin(x, y); NumPy calls it on object arrays."""
+    return fmin(self, other)
+
+
+def _method_copysign(self, other):
+    """x.copysign(y) is copysign(x, y); NumPy calls it on object arrays."""
+    return copysign(self, other)
+
+
+def _method_fmod(self, other):
+    """x.fmod(y) is fmod(x, y); NumPy calls it on object arrays."""
+    return fmod(self, other)
+
+
+def _method_remainder(self, other):
+    """x.remainder(y) is remainder(x, y); NumPy calls it on object arrays."""
+    return remainder(self, other)
+
+
+def _method_floor_divide(self, other):
+    """x.floor_divide(y) is floor_divide(x, y); NumPy calls it on object arrays."""
+    return floor_divide(self, other)
+
+
+def _method_radians(self):
+    """x.radians() is deg2rad(x); NumPy calls it on object arrays."""
+    return deg2rad(self)
+
+
+def _method_degrees(self):
+    """x.degrees() is rad2deg(x); NumPy calls it on object arrays."""
+    return rad2deg(self)
+
+
 _OPS_METHODS = {
     "negative": _method_negative,
     "reciprocal": _method_reciprocal,
@@ -866,6 +1380,21 @@ _OPS_METHODS = {
     "logit": _method_logit,
     "ndtr": _method_ndtr,
     "log_ndtr": _method_log_ndtr,
+    "sign": _method_sign,
+    "floor": _method_floor,
+    "ceil": _method_ceil,
+    "trunc": _method_trunc,
+    "rint": _method_rint,
+    "fabs": _method_fabs,
+    "square": _method_square,
+    "cbrt": _method_cbrt,
+    "exp2": _method_exp2,
+    "arcsinh": _method_arcsinh,
+    "arccosh": _method_arccosh,
+    "arctanh": _method_arctanh,
+    "deg2rad": _method_deg2rad,
+    "rad2deg": _method_rad2deg,
+    "conjugate": _method_conjugate,
     "add": _method_add,
     "multiply": _method_multiply,
     "power": _method_power,
@@ -876,4 +1405,15 @@ _OPS_METHODS = {
     "divide": _method_divide,
     "xlogy": _method_xlogy,
     "xlog1py": _method_xlog1py,
+    "hypot": _method_hypot,
+    "logaddexp": _method_logaddexp,
+    "logaddexp2": _method_logaddexp2,
+    "fmax": _method_fmax,
+    "fmin": _method_fmin,
+    "copysign": _method_copysign,
+    "fmod": _method_fmod,
+    "remainder": _method_remainder,
+    "floor_divide": _method_floor_divide,
+    "radians": _method_radians,
+    "degrees": _method_degrees,
 }

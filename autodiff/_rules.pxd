@@ -69,6 +69,68 @@ cdef extern from *:
     # log(2) and log(10), as the shortest decimals that round-trip to libm's log(2.0), log(10.0)
     const double LN2 "0.6931471805599453"
     const double LN10 "2.302585092994046"
+    # NumPy's NPY_LOG2E (1 / log 2), pi / 180 and 180 / pi (npy_deg2rad, npy_rad2deg),
+    # as the shortest round-trip decimals of those doubles
+    const double LOG2E "1.4426950408889634"
+    const double PI_180 "0.017453292519943295"
+    const double _180_PI "57.29577951308232"
+
+
+# --- Elementary ufuncs (issue 10): helpers of the rules below --------------------------
+
+cdef inline double _pick_number(double a, double b, bint larger, double* da, double* db) noexcept nogil:
+    """fmax (larger=True) or fmin: as _pick, but a nan operand is ignored (NumPy's fmax)."""
+    if b != b:
+        da[0] = 1.0 if a == a else NAN; db[0] = 0.0 if a == a else NAN
+        return a
+    if a != a:
+        da[0] = 0.0; db[0] = 1.0
+        return b
+    return _pick(a, b, larger, da, db)
+
+
+cdef inline double _divmod(double a, double b, double* mod) noexcept nogil:
+    """NumPy's npy_divmod: the floor quotient (np.floor_divide), and Python's modulo (the
+    sign of b, np.remainder) in mod.  Written as NumPy writes it, so the same doubles."""
+    cdef double m = libm.fmod(a, b), div, floordiv
+    if b == 0.0:
+        mod[0] = m                  # nan
+        return a / b
+    div = (a - m) / b               # very nearly an integer multiple of b
+    if m != 0.0:
+        if (b < 0.0) != (m < 0.0):
+            m += b
+            div -= 1.0
+    else:
+        m = libm.copysign(0.0, b)
+    if div != 0.0:                  # snap the quotient to the nearest integer
+        floordiv = libm.floor(div)
+        if div - floordiv > 0.5:
+            floordiv += 1.0
+    else:
+        floordiv = libm.copysign(0.0, a / b)
+    mod[0] = m
+    return floordiv
+
+
+cdef inline double _logaddexp(double a, double b, bint base2, double* da, double* db) noexcept nogil:
+    """NumPy's npy_logaddexp (base2: npy_logaddexp2); the derivatives are the weights
+    e^a / (e^a + e^b) and e^b / (e^a + e^b) (base 2 alike), 0.5 each on a tie."""
+    cdef double t, e
+    if a == b:                      # also infinities of one sign
+        da[0] = 0.5; db[0] = 0.5
+        return a + (1.0 if base2 else LN2)
+    t = a - b
+    if t > 0.0:
+        e = libm.exp2(-t) if base2 else libm.exp(-t)
+        da[0] = 1.0 / (1.0 + e); db[0] = e / (1.0 + e)
+        return a + (LOG2E * libm.log1p(e) if base2 else libm.log1p(e))
+    if t <= 0.0:
+        e = libm.exp2(t) if base2 else libm.exp(t)
+        da[0] = e / (1.0 + e); db[0] = 1.0 / (1.0 + e)
+        return b + (LOG2E * libm.log1p(e) if base2 else libm.log1p(e))
+    da[0] = NAN; db[0] = NAN
+    return t                        # nan
 
 # --------------------------------------------------------------------------------------
 # The primitives: the same table as the reference engine's UNARY and BINARY, in order.
@@ -140,8 +202,40 @@ cdef inline double _unary_rule(int op, double x, double* d) noexcept nogil:
         y = _logit(x);        d[0] = 1.0 / (x * (1.0 - x))
     elif op == NDTR:
         y = _ndtr(x);         d[0] = _normal_density(x)
-    else:  # LOG_NDTR
+    elif op == LOG_NDTR:
         y = _log_ndtr(x);     d[0] = _log_ndtr_derivative(x)
+    # Elementary ufuncs (issue 10).  Piecewise constant ones: derivative 0, at the jumps too.
+    elif op == SIGN:
+        y = _sign(x);              d[0] = 0.0
+    elif op == FLOOR:
+        y = libm.floor(x);         d[0] = 0.0
+    elif op == CEIL:
+        y = libm.ceil(x);          d[0] = 0.0
+    elif op == TRUNC:
+        y = libm.trunc(x);         d[0] = 0.0
+    elif op == RINT:
+        y = libm.rint(x);          d[0] = 0.0
+    elif op == FABS:
+        y = libm.fabs(x);          d[0] = _sign(x)
+    elif op == SQUARE:
+        y = x * x;                 d[0] = 2.0 * x
+    elif op == CBRT:
+        y = libm.cbrt(x);          d[0] = 1.0 / (3.0 * (y * y))
+    elif op == EXP2:
+        y = libm.exp2(x);          d[0] = y * LN2
+    elif op == ARCSINH:
+        y = libm.asinh(x);         d[0] = 1.0 / libm.sqrt(1.0 + x * x)
+    elif op == ARCCOSH:
+        y = libm.acosh(x);         d[0] = 1.0 / (libm.sqrt(x - 1.0) * libm.sqrt(x + 1.0))
+    elif op == ARCTANH:
+        y = libm.atanh(x)
+        d[0] = 1.0 / ((1.0 - x) * (1.0 + x)) if y == y else NAN
+    elif op == DEG2RAD:
+        y = x * PI_180;            d[0] = PI_180
+    elif op == RAD2DEG:
+        y = x * _180_PI;           d[0] = _180_PI
+    else:  # CONJUGATE: the identity on real numbers
+        y = x;                     d[0] = 1.0
     return y
 
 
@@ -173,10 +267,39 @@ cdef inline double _binary_rule(int op, double a, double b, double* da, double* 
             y = 0.0;          da[0] = r;    db[0] = 0.0
         else:
             y = a * r;        da[0] = r;    db[0] = a / b
-    else:  # XLOG1PY
+    elif op == XLOG1PY:
         r = libm.log1p(b)
         if a == 0.0 and b == b:
             y = 0.0;          da[0] = r;    db[0] = 0.0
         else:
             y = a * r;        da[0] = r;    db[0] = a / (1.0 + b)
+    # Elementary ufuncs (issue 10).
+    elif op == HYPOT:
+        y = libm.hypot(a, b)
+        if y == 0.0:
+            da[0] = 0.0; db[0] = 0.0
+        else:
+            da[0] = a / y; db[0] = b / y
+    elif op == LOGADDEXP:
+        y = _logaddexp(a, b, False, da, db)
+    elif op == LOGADDEXP2:
+        y = _logaddexp(a, b, True, da, db)
+    elif op == FMAX:
+        y = _pick_number(a, b, True, da, db)
+    elif op == FMIN:
+        y = _pick_number(a, b, False, da, db)
+    elif op == COPYSIGN:
+        if a != a or b != b:        # a nan's sign bit is unspecified: the engines cannot agree
+            y = NAN;  da[0] = NAN;  db[0] = NAN
+        else:
+            y = libm.copysign(a, b)
+            da[0] = libm.copysign(1.0, a) * libm.copysign(1.0, b);  db[0] = 0.0
+    elif op == FMOD:
+        y = libm.fmod(a, b)
+        da[0] = 1.0;  db[0] = -libm.rint((a - y) / b)     # minus the truncated quotient
+    elif op == REMAINDER:
+        r = _divmod(a, b, &y)
+        da[0] = 1.0;  db[0] = -r                          # minus the floor quotient
+    else:  # FLOOR_DIVIDE
+        y = _divmod(a, b, &r);  da[0] = 0.0;  db[0] = 0.0
     return y

@@ -164,6 +164,99 @@ def _logit(x):
 
 _LN2, _LN10 = 0.6931471805599453, 2.302585092994046   # == math.log(2.0), math.log(10.0)
 
+# --- Elementary ufuncs (issue 10): C's results where math raises or returns an int -------
+
+_LOG2E = 1.4426950408889634                 # NumPy's NPY_LOG2E, 1 / log(2)
+_DEG2RAD, _RAD2DEG = 0.017453292519943295, 57.29577951308232  # pi / 180, 180 / pi
+_cbrt, _asinh = math.cbrt, math.asinh
+_exp2 = _ieee(math.exp2, overflow=lambda x: inf)
+_acosh = _ieee(math.acosh)
+
+
+def _atanh(x):
+    """C's atanh: +-inf at +-1, nan outside [-1, 1]."""
+    try:
+        return math.atanh(x)
+    except ValueError:
+        return math.copysign(inf, x) if abs(x) == 1.0 else nan
+
+
+def _integral(f):
+    """C's floor, ceil, trunc or rint from ``math.floor``, ``math.ceil``, ``math.trunc`` or
+    ``round`` (half to even, as rint in the default rounding mode), which return ints: inf
+    and nan as they are, and a zero with the sign of x (C: ceil(-0.5) is -0.0)."""
+    def wrapped(x):
+        if not math.isfinite(x):
+            return x
+        r = float(f(x))
+        return r if r != 0.0 else math.copysign(0.0, x)
+    return wrapped
+
+
+_floor, _ceil = _integral(math.floor), _integral(math.ceil)
+_trunc, _rint = _integral(math.trunc), _integral(round)
+
+
+def _fmod(a, b):
+    """C's fmod: nan for an infinite a or a zero b (where math.fmod raises)."""
+    try:
+        return math.fmod(a, b)
+    except ValueError:
+        return nan
+
+
+def _hypot(a, b):
+    """C's hypot, through NumPy's float64 hypot (which calls it): ``math.hypot`` has its own
+    algorithm and differs from the C library in the last bit for about 1 point in 200."""
+    with np.errstate(all="ignore"):
+        return float(np.hypot(a, b))
+
+
+def _divmod(a, b):
+    """NumPy's npy_divmod: (floor quotient, Python's modulo), as ``_divmod`` in _rules.pxd."""
+    m = _fmod(a, b)
+    if b == 0.0:
+        return _div(a, b), m
+    div = (a - m) / b
+    if m != 0.0:
+        if (b < 0.0) != (m < 0.0):
+            m += b
+            div -= 1.0
+    else:
+        m = math.copysign(0.0, b)
+    if div != 0.0:
+        floordiv = _floor(div)
+        if div - floordiv > 0.5:
+            floordiv += 1.0
+    else:
+        floordiv = math.copysign(0.0, a / b)
+    return floordiv, m
+
+
+def _pick_number(a, b, larger):
+    """fmax (larger=True) or fmin: as _pick, but a nan operand is ignored."""
+    if b != b:
+        return (a, 1.0, 0.0) if a == a else (a, nan, nan)
+    if a != a:
+        return b, 0.0, 1.0
+    return _pick(a, b, larger)
+
+
+def _logaddexp(a, b, base2):
+    """NumPy's npy_logaddexp (base2: npy_logaddexp2) and the weights as derivatives."""
+    if a == b:
+        return a + (1.0 if base2 else _LN2), 0.5, 0.5
+    t = a - b
+    if t > 0.0:
+        e = _exp2(-t) if base2 else _exp(-t)
+        return (a + (_LOG2E * _log1p(e) if base2 else _log1p(e)),
+                1.0 / (1.0 + e), e / (1.0 + e))
+    if t <= 0.0:
+        e = _exp2(t) if base2 else _exp(t)
+        return (b + (_LOG2E * _log1p(e) if base2 else _log1p(e)),
+                e / (1.0 + e), 1.0 / (1.0 + e))
+    return t, nan, nan
+
 # --------------------------------------------------------------------------------------
 # The primitives' rules, by name: the value rule and the local-derivative rule of each row
 # of the table (autodiff/_primitives.py, where a primitive's class and names are declared).
@@ -203,6 +296,23 @@ UNARY_RULES = {
     "logit":       (_logit,                lambda x, y: _div(1.0, x * (1.0 - x))),
     "ndtr":        (_special.ndtr,         lambda x, y: _special.normal_density(x)),
     "log_ndtr":    (_special.log_ndtr,     lambda x, y: _special.log_ndtr_derivative(x)),
+    # Elementary ufuncs (issue 10).  Piecewise constant ones: derivative 0, at the jumps too.
+    "sign":        (_sign,                 lambda x, y: 0.0),
+    "floor":       (_floor,                lambda x, y: 0.0),
+    "ceil":        (_ceil,                 lambda x, y: 0.0),
+    "trunc":       (_trunc,                lambda x, y: 0.0),
+    "rint":        (_rint,                 lambda x, y: 0.0),
+    "fabs":        (math.fabs,             lambda x, y: _sign(x)),
+    "square":      (lambda x: x * x,       lambda x, y: 2.0 * x),
+    "cbrt":        (_cbrt,                 lambda x, y: _div(1.0, 3.0 * (y * y))),
+    "exp2":        (_exp2,                 lambda x, y: y * _LN2),
+    "arcsinh":     (_asinh,                lambda x, y: _div(1.0, _sqrt(1.0 + x * x))),
+    "arccosh":     (_acosh,                lambda x, y: _div(1.0, _sqrt(x - 1.0) * _sqrt(x + 1.0))),
+    "arctanh":     (_atanh,                lambda x, y: (_div(1.0, (1.0 - x) * (1.0 + x))
+                                                         if y == y else nan)),
+    "deg2rad":     (lambda x: x * _DEG2RAD, lambda x, y: _DEG2RAD),
+    "rad2deg":     (lambda x: x * _RAD2DEG, lambda x, y: _RAD2DEG),
+    "conjugate":   (lambda x: x,           lambda x, y: 1.0),
 }
 
 
@@ -239,6 +349,26 @@ def _xlog_rule(a, b, r, denominator):
         return 0.0, r, 0.0
     return a * r, r, _div(a, denominator)
 
+def _hypot_rule(a, b):
+    h = _hypot(a, b)
+    return (h, 0.0, 0.0) if h == 0.0 else (h, _div(a, h), _div(b, h))
+
+
+def _copysign_rule(a, b):
+    if a != a or b != b:        # a nan's sign bit is unspecified: the engines cannot agree
+        return nan, nan, nan
+    return math.copysign(a, b), math.copysign(1.0, a) * math.copysign(1.0, b), 0.0
+
+
+def _fmod_rule(a, b):
+    y = _fmod(a, b)
+    return y, 1.0, -_rint(_div(a - y, b))       # minus the truncated quotient
+
+
+def _remainder_rule(a, b):
+    q, y = _divmod(a, b)
+    return y, 1.0, -q                           # minus the floor quotient
+
 
 #   function     (a, b) -> (value, d y / d a, d y / d b)
 BINARY_RULES = {
@@ -253,6 +383,16 @@ BINARY_RULES = {
     # Special functions: 0 where a == 0 and b is not nan (as SciPy), and d/db 0 there too.
     "xlogy":     lambda a, b: _xlog_rule(a, b, _log(b), b),
     "xlog1py":   lambda a, b: _xlog_rule(a, b, _log1p(b), 1.0 + b),
+    # Elementary ufuncs (issue 10).
+    "hypot":     _hypot_rule,
+    "logaddexp": lambda a, b: _logaddexp(a, b, False),
+    "logaddexp2": lambda a, b: _logaddexp(a, b, True),
+    "fmax":      lambda a, b: _pick_number(a, b, True),
+    "fmin":      lambda a, b: _pick_number(a, b, False),
+    "copysign":  _copysign_rule,
+    "fmod":      _fmod_rule,
+    "remainder": _remainder_rule,
+    "floor_divide": lambda a, b: (_divmod(a, b)[0], 0.0, 0.0),
 }
 
 # --------------------------------------------------------------------------------------
@@ -537,6 +677,44 @@ _BUILTIN_CLASSES = frozenset(_PRIMITIVE_CLASSES) | {Ops, Var}
 _defining_builtins = False
 
 # --------------------------------------------------------------------------------------
+# Predicates (issue 10): plain bools of a node's value or of a number, as NumPy's on a
+# float64.  Not primitives (no node, no derivative); the compiled engine has them in
+# _predicates.pxi.
+# --------------------------------------------------------------------------------------
+
+
+def _predicate_value(name, x):
+    if isinstance(x, Ops):
+        return x.value
+    if isinstance(x, (numbers.Real, np.bool_)):
+        return _real(x)                 # read as arithmetic reads numbers
+    raise TypeError(f"{name}() takes a node or a real number, got {type(x).__name__}")
+
+
+def isfinite(x):
+    """isfinite(x): True if the value of x (a node or a number) is neither inf nor nan."""
+    return math.isfinite(_predicate_value("isfinite", x))
+
+
+def isnan(x):
+    """isnan(x): True if the value of x (a node or a number) is nan."""
+    return math.isnan(_predicate_value("isnan", x))
+
+
+def isinf(x):
+    """isinf(x): True if the value of x (a node or a number) is inf or -inf."""
+    return math.isinf(_predicate_value("isinf", x))
+
+
+def signbit(x):
+    """signbit(x): True if the sign bit of the value of x (a node or a number) is set (-0.0
+    too).  A nan's sign bit is what made it, which IEEE leaves unspecified."""
+    return math.copysign(1.0, _predicate_value("signbit", x)) < 0.0
+
+
+_PREDICATES = ["isfinite", "isnan", "isinf", "signbit"]
+
+# --------------------------------------------------------------------------------------
 # Gradients: sort once (iterative depth-first post-order), sweep adjoints in reverse.
 # --------------------------------------------------------------------------------------
 
@@ -675,7 +853,8 @@ _UFUNCS.update({alias: _UFUNCS[p.name] for p in _primitives.TABLE for alias in p
 
 __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
             "to_vals"]
-           + [name for name in PRIMITIVES] + [cls.__name__ for cls in PRIMITIVES.values()])
+           + [name for name in PRIMITIVES] + [cls.__name__ for cls in PRIMITIVES.values()]
+           + _PREDICATES)
 
 # The functional API, gradient checking and pictures are written once for both engines.
 from autodiff import _frontend  # noqa: E402

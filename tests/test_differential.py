@@ -158,8 +158,36 @@ def _distance_to_singularity(kind, name, args, values, node_type):
         return 1.0 - abs(v)
     if name == "tan":
         return abs(math.cos(v)) if math.isfinite(v) else 0.0
-    if name in ("maximum", "minimum"):
+    if name in ("maximum", "minimum", "fmax", "fmin"):
         return abs(values[0] - values[1])
+    if name in ("sign", "fabs", "cbrt"):
+        return abs(v)
+    if name in ("floor", "ceil", "trunc"):          # jumps at the integers
+        return abs(v - round(v)) if math.isfinite(v) else 0.0
+    if name == "rint":                              # jumps halfway between integers
+        return abs(abs(v - math.floor(v)) - 0.5) if math.isfinite(v) else 0.0
+    if name in ("arccosh",):
+        return v - 1.0
+    if name in ("arctanh",):
+        return 1.0 - abs(v)
+    if name == "hypot":
+        return math.hypot(values[0], values[1])
+    if name == "copysign":
+        return min(abs(values[0]), abs(values[1]))
+    if name in ("fmod", "remainder", "floor_divide"):   # jumps where a / b is an integer
+        a, b = values
+        if not (math.isfinite(a) and math.isfinite(b)) or b == 0.0:
+            return 0.0
+        r = abs(math.fmod(a, b))
+        return min(r, abs(b) - r, abs(b)) / max(1.0, abs(b))
+    if name in ("gammaln", "digamma"):              # poles at 0, -1, -2, ...
+        return abs(v - round(v)) if math.isfinite(v) and v < 0.5 else (abs(v) if v == v else 0.0)
+    if name == "logit":
+        return min(abs(v), abs(1.0 - v))
+    if name == "xlogy":
+        return abs(values[1])
+    if name == "xlog1py":
+        return abs(values[1] + 1.0)
     if name == "arctan2":
         return math.hypot(values[0], values[1])
     if name in ("power", "**"):

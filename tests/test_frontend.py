@@ -12,6 +12,8 @@ import types
 import numpy as np
 import pytest
 
+from test_primitives import DOMAINS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -236,6 +238,8 @@ def test_check_gradients_passes_on_every_primitive(ad):
             args = (0.3,)
         except TypeError:
             args = (0.7, 0.4)
+        if not math.isfinite(function(*args)):          # outside its domain (arccosh)
+            args = DOMAINS[name].points[0]
         assert ad.check_gradients(function, *args).ok, name
 
 

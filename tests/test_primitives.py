@@ -1,8 +1,7 @@
 """Every primitive of ``PRIMITIVES``, the engine's one table: derivatives, forms, parity.
 
-The tests iterate the table.  Each primitive needs a row in DOMAINS (points where it is
-smooth) and in VALUES (an independent float implementation); a primitive without them fails
-``test_every_primitive_has_test_tables``, so none can land untested.
+The tests iterate the table.  Each primitive needs one entry in DOMAINS: its smooth points,
+an independent float implementation of its value and PyTorch's name for it (or None).
 """
 import itertools
 import math
@@ -12,84 +11,104 @@ import pytest
 
 import autodiff
 from autodiff import reference
+from typing import Callable, NamedTuple, Optional
+
 from helpers import (arity, assert_same_floats, central_difference, same_float, step_for)
 
-# Points (one tuple of operands each) where the primitive is smooth, away from poles and kinks.
-DOMAINS = {
-    "negative": [(-2.3,), (0.7,), (5.0,)],
-    "reciprocal": [(-2.3,), (0.7,), (5.0,)],
-    "sin": [(-2.0,), (0.3,), (4.0,)],
-    "cos": [(-2.0,), (0.3,), (4.0,)],
-    "tan": [(-1.2,), (0.3,), (1.0,)],
-    "arcsin": [(-0.9,), (0.2,), (0.6,)],
-    "arccos": [(-0.9,), (0.2,), (0.6,)],
-    "arctan": [(-3.0,), (0.4,), (2.0,)],
-    "sinh": [(-2.0,), (0.5,), (3.0,)],
-    "cosh": [(-2.0,), (0.5,), (3.0,)],
-    "tanh": [(-2.0,), (0.5,), (1.5,)],
-    "exp": [(-2.0,), (0.1,), (3.0,)],
-    "expm1": [(-2.0,), (1e-3,), (3.0,)],
-    "log": [(0.3,), (1.7,), (20.0,)],
-    "log1p": [(-0.5,), (0.2,), (4.0,)],
-    "log2": [(0.3,), (1.7,), (20.0,)],
-    "log10": [(0.3,), (1.7,), (20.0,)],
-    "sqrt": [(0.3,), (2.0,), (9.5,)],
-    "sigmoid": [(-3.0,), (0.1,), (2.5,)],
-    "relu": [(-1.5,), (0.3,), (2.0,)],
-    "absolute": [(-1.5,), (0.3,), (2.0,)],
-    "add": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
-    "multiply": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
-    "power": [(1.5, 2.3), (0.7, -1.2), (2.0, 3.0), (3.1, 0.5)],
-    "maximum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
-    "minimum": [(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)],
-    "arctan2": [(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)],
-    "subtract": [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)],
-    "divide": [(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)],
-    # Special functions (tests/test_special_functions.py has their edges and poles).
-    "erf": [(-1.5,), (0.3,), (2.0,)],
-    "erfc": [(-1.5,), (0.3,), (2.0,)],
-    "gammaln": [(0.5,), (3.7,), (-0.3,), (25.0,)],
-    "digamma": [(0.5,), (4.5,), (-1.5,), (12.5,)],       # half-integers: closed forms below
-    "expit": [(-3.0,), (0.1,), (2.5,)],
-    "logit": [(0.1,), (0.4,), (0.8,)],
-    "ndtr": [(-3.0,), (0.2,), (1.5,)],
-    "log_ndtr": [(-30.0,), (-3.0,), (0.2,), (4.0,)],
-    "xlogy": [(1.5, 2.0), (-0.7, 0.3), (2.0, 7.5)],
-    "xlog1py": [(1.5, 2.0), (-0.7, -0.3), (2.0, 7.5)],
-}
+class Case(NamedTuple):
+    """The one test entry of a primitive."""
+    points: list                # operand tuples where it is smooth (away from poles, kinks)
+    value: Callable             # an independent float implementation (math, NumPy, definition)
+    torch: Optional[str]        # PyTorch's name (optional comparison); None if it has none
 
-# Independent float implementations (math, or the definition) for checking values.
-VALUES = {
-    "negative": lambda x: -x,
-    "reciprocal": lambda x: 1.0 / x,
-    "sin": math.sin, "cos": math.cos, "tan": math.tan,
-    "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan,
-    "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
-    "exp": math.exp, "expm1": math.expm1,
-    "log": math.log, "log1p": math.log1p, "log2": math.log2, "log10": math.log10,
-    "sqrt": math.sqrt,
-    "sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)),
-    "relu": lambda x: max(x, 0.0),
-    "absolute": abs,
-    "add": lambda a, b: a + b,
-    "multiply": lambda a, b: a * b,
-    "power": math.pow,
-    "maximum": max,
-    "minimum": min,
-    "arctan2": math.atan2,
-    "subtract": lambda a, b: a - b,
-    "divide": lambda a, b: a / b,
-    # Special functions: Python's math (lgamma is CPython's own algorithm, not libm's), the
-    # definitions, and the closed form of digamma at half-integers.
-    "erf": math.erf, "erfc": math.erfc,
-    "gammaln": math.lgamma,
-    "digamma": lambda x: _digamma_half_integer(x),
-    "expit": lambda x: 1.0 / (1.0 + math.exp(-x)),
-    "logit": lambda x: math.log(x / (1.0 - x)),
-    "ndtr": lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0)),
-    "log_ndtr": lambda x: math.log(0.5 * math.erfc(-x / math.sqrt(2.0))),
-    "xlogy": lambda a, b: a * math.log(b),
-    "xlog1py": lambda a, b: a * math.log1p(b),
+
+def _np(ufunc):
+    """NumPy's float64 ufunc as a float function (the value oracle of the NumPy names)."""
+    return lambda *args: float(ufunc(*[np.float64(a) for a in args]))
+
+
+_U = [(-2.0,), (0.3,), (4.0,)]              # some smooth points of an entire function
+_B = [(1.5, -2.0), (0.3, 0.3), (-4.0, 7.5)]
+
+# One entry per primitive; a primitive without one fails test_every_primitive_has_a_case,
+# so none can land untested.
+DOMAINS = {
+    "negative": Case([(-2.3,), (0.7,), (5.0,)], lambda x: -x, "neg"),
+    "reciprocal": Case([(-2.3,), (0.7,), (5.0,)], lambda x: 1.0 / x, "reciprocal"),
+    "sin": Case(_U, math.sin, "sin"),
+    "cos": Case(_U, math.cos, "cos"),
+    "tan": Case([(-1.2,), (0.3,), (1.0,)], math.tan, "tan"),
+    "arcsin": Case([(-0.9,), (0.2,), (0.6,)], math.asin, "asin"),
+    "arccos": Case([(-0.9,), (0.2,), (0.6,)], math.acos, "acos"),
+    "arctan": Case([(-3.0,), (0.4,), (2.0,)], math.atan, "atan"),
+    "sinh": Case([(-2.0,), (0.5,), (3.0,)], math.sinh, "sinh"),
+    "cosh": Case([(-2.0,), (0.5,), (3.0,)], math.cosh, "cosh"),
+    "tanh": Case([(-2.0,), (0.5,), (1.5,)], math.tanh, "tanh"),
+    "exp": Case([(-2.0,), (0.1,), (3.0,)], math.exp, "exp"),
+    "expm1": Case([(-2.0,), (1e-3,), (3.0,)], math.expm1, "expm1"),
+    "log": Case([(0.3,), (1.7,), (20.0,)], math.log, "log"),
+    "log1p": Case([(-0.5,), (0.2,), (4.0,)], math.log1p, "log1p"),
+    "log2": Case([(0.3,), (1.7,), (20.0,)], math.log2, "log2"),
+    "log10": Case([(0.3,), (1.7,), (20.0,)], math.log10, "log10"),
+    "sqrt": Case([(0.3,), (2.0,), (9.5,)], math.sqrt, "sqrt"),
+    "sigmoid": Case([(-3.0,), (0.1,), (2.5,)], lambda x: 1.0 / (1.0 + math.exp(-x)), "sigmoid"),
+    "relu": Case([(-1.5,), (0.3,), (2.0,)], lambda x: max(x, 0.0), "relu"),
+    "absolute": Case([(-1.5,), (0.3,), (2.0,)], abs, "abs"),
+    "add": Case(_B, lambda a, b: a + b, "add"),
+    "multiply": Case(_B, lambda a, b: a * b, "mul"),
+    "power": Case([(1.5, 2.3), (0.7, -1.2), (2.0, 3.0), (3.1, 0.5)], math.pow, "pow"),
+    "maximum": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], max, "maximum"),
+    "minimum": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], min, "minimum"),
+    "arctan2": Case([(1.0, 2.0), (-0.5, 0.7), (2.0, -1.0)], math.atan2, "atan2"),
+    "subtract": Case(_B, lambda a, b: a - b, "sub"),
+    "divide": Case([(1.5, -2.0), (0.3, 0.7), (-4.0, 7.5)], lambda a, b: a / b, "div"),
+    # Elementary ufuncs (issue 10): values against NumPy's float64 ufunc.
+    "sign": Case([(-2.5,), (0.3,), (7.0,)], _np(np.sign), "sign"),
+    "floor": Case([(-2.5,), (0.3,), (7.6,)], _np(np.floor), "floor"),
+    "ceil": Case([(-2.5,), (0.3,), (7.6,)], _np(np.ceil), "ceil"),
+    "trunc": Case([(-2.5,), (0.3,), (7.6,)], _np(np.trunc), "trunc"),
+    "rint": Case([(-2.3,), (0.3,), (7.6,)], _np(np.rint), "round"),
+    "fabs": Case([(-1.5,), (0.3,), (2.0,)], _np(np.fabs), "abs"),
+    "square": Case(_U, _np(np.square), "square"),
+    "cbrt": Case([(-8.5,), (0.3,), (27.0,)], _np(np.cbrt), None),
+    "exp2": Case([(-2.0,), (0.1,), (3.5,)], _np(np.exp2), "exp2"),
+    "arcsinh": Case([(-3.0,), (0.4,), (20.0,)], _np(np.arcsinh), "asinh"),
+    "arccosh": Case([(1.2,), (2.0,), (30.0,)], _np(np.arccosh), "acosh"),
+    "arctanh": Case([(-0.9,), (0.2,), (0.6,)], _np(np.arctanh), "atanh"),
+    "deg2rad": Case([(-90.0,), (30.0,), (400.0,)], _np(np.deg2rad), "deg2rad"),
+    "rad2deg": Case([(-1.0,), (0.3,), (7.0,)], _np(np.rad2deg), "rad2deg"),
+    "conjugate": Case(_U, _np(np.conjugate), "conj"),
+    "hypot": Case([(3.0, 4.0), (-0.5, 0.7), (2.0, -1e-3)], _np(np.hypot), "hypot"),
+    "logaddexp": Case([(1.0, 2.0), (-0.5, 0.7), (30.0, -5.0)], _np(np.logaddexp),
+                      "logaddexp"),
+    "logaddexp2": Case([(1.0, 2.0), (-0.5, 0.7), (30.0, -5.0)], _np(np.logaddexp2),
+                       "logaddexp2"),
+    "fmax": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], _np(np.fmax), "fmax"),
+    "fmin": Case([(1.0, 2.0), (3.0, -1.0), (-0.5, -0.25)], _np(np.fmin), "fmin"),
+    "copysign": Case([(1.5, -2.0), (-0.3, 0.7), (-4.0, -7.5)], _np(np.copysign), "copysign"),
+    "fmod": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)], _np(np.fmod), "fmod"),
+    "remainder": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)], _np(np.remainder),
+                      "remainder"),
+    "floor_divide": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)],
+                         _np(np.floor_divide), "floor_divide"),
+    # Special functions (tests/test_special_functions.py has their edges and poles): Python's
+    # math (lgamma is CPython's own algorithm, not libm's), the definitions, and the closed
+    # form of digamma at half-integers.
+    "erf": Case([(-1.5,), (0.3,), (2.0,)], math.erf, "erf"),
+    "erfc": Case([(-1.5,), (0.3,), (2.0,)], math.erfc, "erfc"),
+    "gammaln": Case([(0.5,), (3.7,), (-0.3,), (25.0,)], math.lgamma, "lgamma"),
+    "digamma": Case([(0.5,), (4.5,), (-1.5,), (12.5,)], lambda x: _digamma_half_integer(x),
+                    "digamma"),
+    "expit": Case([(-3.0,), (0.1,), (2.5,)], lambda x: 1.0 / (1.0 + math.exp(-x)), "sigmoid"),
+    "logit": Case([(0.1,), (0.4,), (0.8,)], lambda x: math.log(x / (1.0 - x)), "logit"),
+    "ndtr": Case([(-3.0,), (0.2,), (1.5,)], lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0)),
+                 "special.ndtr"),
+    "log_ndtr": Case([(-30.0,), (-3.0,), (0.2,), (4.0,)],
+                     lambda x: math.log(0.5 * math.erfc(-x / math.sqrt(2.0))),
+                     "special.log_ndtr"),
+    "xlogy": Case([(1.5, 2.0), (-0.7, 0.3), (2.0, 7.5)], lambda a, b: a * math.log(b), "xlogy"),
+    "xlog1py": Case([(1.5, 2.0), (-0.7, -0.3), (2.0, 7.5)], lambda a, b: a * math.log1p(b),
+                    "special.xlog1py"),
 }
 
 
@@ -103,19 +122,6 @@ def _digamma_half_integer(x):
     return -euler - 2.0 * math.log(2.0) + math.fsum(2.0 / (2 * k - 1)
                                                    for k in range(1, int(x - 0.5) + 1))
 
-# PyTorch's name for each primitive (for the optional comparison with PyTorch).
-TORCH_NAMES = {
-    "negative": "neg", "reciprocal": "reciprocal", "sin": "sin", "cos": "cos", "tan": "tan",
-    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "sinh": "sinh", "cosh": "cosh",
-    "tanh": "tanh", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p",
-    "log2": "log2", "log10": "log10", "sqrt": "sqrt", "sigmoid": "sigmoid", "relu": "relu",
-    "absolute": "abs", "add": "add", "multiply": "mul", "power": "pow",
-    "maximum": "maximum", "minimum": "minimum", "arctan2": "atan2",
-    "subtract": "sub", "divide": "div",
-    "erf": "erf", "erfc": "erfc", "gammaln": "lgamma", "digamma": "digamma",
-    "expit": "sigmoid", "logit": "logit", "ndtr": "special.ndtr",
-    "log_ndtr": "special.log_ndtr", "xlogy": "xlogy", "xlog1py": "special.xlog1py",
-}
 
 # Edge points for the bit-for-bit comparison of the engines (IEEE specials, poles, overflow).
 EDGE_POINTS = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0, -3.0, math.pi / 2, 710.0, -710.0,
@@ -126,10 +132,10 @@ NAMES = list(dict.fromkeys(list(autodiff.PRIMITIVES) + list(reference.PRIMITIVES
 
 
 def points_of(name):
-    """DOMAINS[name], failing clearly if the primitive has no row."""
+    """DOMAINS[name].points, failing clearly if the primitive has no entry."""
     if name not in DOMAINS:
-        pytest.fail(f"primitive {name!r} has no row in DOMAINS: add its smooth points")
-    return DOMAINS[name]
+        pytest.fail(f"primitive {name!r} has no entry in DOMAINS: add its Case")
+    return DOMAINS[name].points
 
 
 def node_of(ad, name, point):
@@ -147,10 +153,9 @@ def locals_of(node):
 # ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", ["DOMAINS", "VALUES", "TORCH_NAMES"])
-def test_every_primitive_has_test_tables(ad, table):
-    missing = [name for name in ad.PRIMITIVES if name not in globals()[table]]
-    assert not missing, f"primitives without a row in {table}: {missing}"
+def test_every_primitive_has_a_case(ad):
+    missing = [name for name in ad.PRIMITIVES if name not in DOMAINS]
+    assert not missing, f"primitives without an entry in DOMAINS: {missing}"
 
 
 def test_primitive_tables_have_parity(compiled):
@@ -190,7 +195,7 @@ def test_finite_differences(ad, name):
 def test_values_against_math(ad, name):
     for point in points_of(name):
         node, _ = node_of(ad, name, point)
-        assert node.value == pytest.approx(VALUES[name](*point), rel=1e-14, abs=1e-300)
+        assert node.value == pytest.approx(DOMAINS[name].value(*point), rel=1e-14, abs=1e-300)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -319,8 +324,10 @@ def test_power_exponent_derivative_at_zero_base_is_zero(ad):
 def test_against_pytorch(ad):
     torch = pytest.importorskip("torch")
     for name in ad.PRIMITIVES:
+        if DOMAINS[name].torch is None:
+            continue
         torch_function = torch
-        for part in TORCH_NAMES[name].split("."):      # "special.ndtr": torch.special.ndtr
+        for part in DOMAINS[name].torch.split("."):    # "special.ndtr": torch.special.ndtr
             torch_function = getattr(torch_function, part)
         for point in points_of(name):
             node, leaves = node_of(ad, name, point)
@@ -330,3 +337,175 @@ def test_against_pytorch(ad):
             assert node.value == pytest.approx(out.item(), rel=1e-13), (name, point)
             assert ad.gradients(node, leaves) == pytest.approx(
                 [t.grad.item() for t in tensors], rel=1e-13), (name, point)
+
+
+# ----------------------------------------------------------------------------------------
+# Elementary ufuncs (issue 10): the conventions at jumps, kinks, ties and poles, and
+# NumPy's float64 semantics where C's library differs.  Expected values are literals.
+# ----------------------------------------------------------------------------------------
+
+def _value_and_locals(ad, name, *point):
+    node, leaves = node_of(ad, name, point)
+    return node.value, locals_of(node)
+
+
+@pytest.mark.parametrize("name,point", [
+    ("floor", (2.0,)), ("floor", (-0.0,)), ("ceil", (-3.0,)), ("trunc", (1.0,)),
+    ("rint", (2.5,)), ("rint", (-0.5,)), ("sign", (0.0,)), ("sign", (-0.0,)),
+    ("floor_divide", (4.0, 2.0)), ("floor_divide", (-1.0, 0.5)),
+])
+def test_piecewise_constant_derivative_is_zero_at_the_jumps(ad, name, point):
+    _, local = _value_and_locals(ad, name, *point)
+    assert_same_floats(local, [0.0] * len(point), f"{name}{point}")
+
+
+@pytest.mark.parametrize("name,point,value", [
+    ("sign", (-0.0,), 0.0), ("sign", (0.0,), 0.0), ("sign", (-3.0,), -1.0),
+    ("sign", (math.inf,), 1.0), ("rint", (0.5,), 0.0), ("rint", (1.5,), 2.0),
+    ("rint", (-0.5,), -0.0), ("ceil", (-0.5,), -0.0), ("trunc", (-0.7,), -0.0),
+    ("floor", (-0.0,), -0.0), ("cbrt", (-0.0,), -0.0), ("exp2", (-1075.0,), 0.0),
+    ("exp2", (1024.0,), math.inf), ("arctanh", (1.0,), math.inf),
+    ("arctanh", (-1.0,), -math.inf), ("arccosh", (1.0,), 0.0), ("arcsinh", (-0.0,), -0.0),
+    ("deg2rad", (180.0,), math.pi), ("rad2deg", (math.pi,), 180.0),
+    ("conjugate", (-0.0,), -0.0),
+    # Python's modulo and floor division (NumPy's npy_divmod), not C's remainder
+    ("remainder", (-0.0, 1.0), 0.0), ("remainder", (0.0, -1.0), -0.0),
+    ("remainder", (-2.0, 1.0), 0.0), ("remainder", (2.0, -1.0), -0.0),
+    ("remainder", (-1.0, math.inf), math.inf), ("remainder", (1.0, -math.inf), -math.inf),
+    ("remainder", (1.0, math.inf), 1.0), ("remainder", (5.5, -2.0), -0.5),
+    ("floor_divide", (1.0, 0.0), math.inf), ("floor_divide", (-1.0, 0.0), -math.inf),
+    ("floor_divide", (1.0, -0.0), -math.inf), ("floor_divide", (-1.0, math.inf), -1.0),
+    ("floor_divide", (5.0, math.inf), 0.0), ("floor_divide", (-0.0, 1.0), -0.0),
+    ("floor_divide", (0.0, -1.0), -0.0), ("floor_divide", (1.0, 0.1), 9.0),
+    ("floor_divide", (-5.5, 2.0), -3.0),
+    # C's fmod: the sign of a
+    ("fmod", (-0.0, 1.0), -0.0), ("fmod", (1.0, math.inf), 1.0), ("fmod", (-5.5, 2.0), -1.5),
+    ("copysign", (2.0, -0.0), -2.0), ("copysign", (-2.0, 0.0), 2.0),
+    ("copysign", (-2.0, math.inf), 2.0),
+    ("hypot", (-3.0, 4.0), 5.0), ("hypot", (math.inf, math.nan), math.inf),
+    ("hypot", (1e308, 1e308), 1.4142135623730951e308),
+    ("logaddexp", (-0.0, -0.0), 0.6931471805599453), ("logaddexp", (-math.inf, -math.inf),
+                                                       -math.inf),
+    ("logaddexp", (math.inf, -math.inf), math.inf), ("logaddexp2", (3.0, 3.0), 4.0),
+    ("fmax", (math.nan, 1.0), 1.0), ("fmax", (1.0, math.nan), 1.0),
+    ("fmin", (math.nan, -1.0), -1.0), ("fmax", (0.0, -0.0), 0.0), ("fmax", (-0.0, 0.0), -0.0),
+    ("fmin", (0.0, -0.0), 0.0), ("fmin", (-0.0, 0.0), -0.0),
+])
+def test_values_at_edges_are_numpys(ad, name, point, value):
+    got, _ = _value_and_locals(ad, name, *point)
+    assert_same_floats([got, getattr(ad, name)(*point)], [value, value], f"{name}{point}")
+    if name not in ("fmax", "fmin"):        # NumPy's long-array loops differ on zero ties
+        with np.errstate(all="ignore"):
+            assert_same_floats([float(getattr(np, name)(*point))], [value], "numpy")
+
+
+@pytest.mark.parametrize("name,point,local", [
+    ("fabs", (0.0,), [0.0]), ("fabs", (-0.0,), [0.0]), ("fabs", (-2.0,), [-1.0]),
+    ("cbrt", (0.0,), [math.inf]), ("cbrt", (-0.0,), [math.inf]),
+    ("arccosh", (1.0,), [math.inf]), ("arctanh", (1.0,), [math.inf]),
+    ("arctanh", (-1.0,), [math.inf]), ("arctanh", (2.0,), [math.nan]),
+    ("square", (-3.0,), [-6.0]), ("exp2", (1.0,), [2.0 * 0.6931471805599453]),
+    # hypot at the origin: 0 and 0 (documented)
+    ("hypot", (0.0, 0.0), [0.0, 0.0]), ("hypot", (-0.0, 0.0), [0.0, 0.0]),
+    ("hypot", (3.0, -4.0), [0.6, -0.8]),
+    # ties give 0.5 to each side
+    ("logaddexp", (1.5, 1.5), [0.5, 0.5]), ("logaddexp2", (-math.inf, -math.inf), [0.5, 0.5]),
+    ("logaddexp", (math.inf, 1.0), [1.0, 0.0]), ("fmax", (1.5, 1.5), [0.5, 0.5]),
+    ("fmin", (-0.0, 0.0), [0.5, 0.5]),
+    # a nan operand is ignored: the other side gets the whole derivative
+    ("fmax", (math.nan, 2.0), [0.0, 1.0]), ("fmin", (2.0, math.nan), [1.0, 0.0]),
+    ("fmax", (math.nan, math.nan), [math.nan, math.nan]),
+    # copysign: d/da = +-1, d/db = 0
+    ("copysign", (-2.0, 3.0), [-1.0, 0.0]), ("copysign", (2.0, -3.0), [-1.0, 0.0]),
+    ("copysign", (-2.0, -3.0), [1.0, 0.0]), ("copysign", (0.0, 1.0), [1.0, 0.0]),
+    ("copysign", (2.0, math.nan), [math.nan, math.nan]),
+    ("copysign", (math.nan, 1.0), [math.nan, math.nan]),
+    # fmod: d/db is minus the truncated quotient, remainder minus the floor quotient; at
+    # (1.0, 0.1) the quotient is 9 though 1.0 / 0.1 rounds to 10.0
+    ("fmod", (5.5, 2.0), [1.0, -2.0]), ("fmod", (-5.5, 2.0), [1.0, 2.0]),
+    ("fmod", (4.0, 2.0), [1.0, -2.0]), ("fmod", (1.0, 0.1), [1.0, -9.0]),
+    ("remainder", (5.5, 2.0), [1.0, -2.0]), ("remainder", (-5.5, 2.0), [1.0, 3.0]),
+    ("remainder", (-4.0, 2.0), [1.0, 2.0]), ("remainder", (1.0, 0.1), [1.0, -9.0]),
+])
+def test_derivative_conventions(ad, name, point, local):
+    _, got = _value_and_locals(ad, name, *point)
+    assert_same_floats(got, local, f"{name}{point}")
+
+
+UFUNC_ARRAY_NAMES = ["fabs", "cbrt", "exp2", "arcsinh", "arccosh", "arctanh", "deg2rad",
+                     "rad2deg", "radians", "degrees", "rint", "conjugate", "hypot", "fmod"]
+
+
+@pytest.mark.parametrize("name", UFUNC_ARRAY_NAMES)
+def test_ufuncs_on_object_arrays(ad, name):
+    """NumPy's object loops call the node methods (x.cbrt(), x.radians(), x.hypot(y))."""
+    ufunc = getattr(np, name)
+    xs = {"arccosh": np.array([1.2, 2.0, 3.0]), "arctanh": np.array([0.5, -0.3, 0.7])}.get(
+        name, np.array([1.2, 0.3, 0.7]))
+    args = [xs] if ufunc.nin == 1 else [xs, np.array([0.5, -0.25, 2.0])]
+    nodes = [ad.to_var(a) for a in args]
+    out = ufunc(*nodes)
+    assert out.dtype == object and all(isinstance(n, ad.Ops) for n in out)
+    assert_same_floats(ad.to_vals(out).tolist(), ufunc(*args).tolist(), name)
+    grads = ad.grad(lambda *a: np.sum(ufunc(*a)), argnums=tuple(range(len(args))))(*args)
+    for i, g in enumerate(grads):
+        for j in range(len(xs)):
+            def f(t, i=i, j=j):
+                shifted = [a.copy() for a in args]
+                shifted[i][j] = t
+                return float(np.sum(ufunc(*shifted)))
+            assert g[j] == pytest.approx(
+                central_difference(f, (args[i][j],), 0, step_for(args[i][j])), rel=1e-6)
+
+
+def test_var_and_std_of_object_arrays(ad):
+    """np.var and np.std call x.conjugate() on object arrays."""
+    w = np.array([1.0, 2.5, -0.5, 4.0])
+    for f in (np.var, np.std):
+        value, g = ad.value_and_grad(lambda v: f(v))(w)
+        assert value == pytest.approx(float(f(w)), rel=1e-14)
+        mean = w.mean()
+        want = 2 * (w - mean) / len(w)
+        if f is np.std:
+            want = want / (2 * np.std(w))
+        assert g == pytest.approx(want, rel=1e-12)
+
+
+def test_alias_methods(ad):
+    x = ad.Var(30.0)
+    assert type(x.radians()) is ad.Deg2rad and type(x.degrees()) is ad.Rad2deg
+    assert type(np.radians(x)) is ad.Deg2rad and type(np.degrees(x)) is ad.Rad2deg
+    assert type(np.mod(x, 7.0)) is ad.Remainder          # np.mod is np.remainder
+    assert type(np.conj(x)) is ad.Conjugate
+
+
+# ----------------------------------------------------------------------------------------
+# Predicates (issue 10): plain bools of a node's value or a number, as NumPy's on float64
+# ----------------------------------------------------------------------------------------
+
+PREDICATES = ["isfinite", "isnan", "isinf", "signbit"]
+
+
+@pytest.mark.parametrize("name", PREDICATES)
+def test_predicates_are_numpys_on_float64(ad, name):
+    function, ufunc = getattr(ad, name), getattr(np, name)
+    for v in EDGE_POINTS + [-5e-324, -math.inf]:
+        want = bool(ufunc(np.float64(v)))
+        for x in (ad.Var(v), ad.negative(ad.Var(-v)), v, np.float64(v)):
+            got = function(x)
+            assert type(got) is bool, (name, v, x)
+            if name != "signbit" or v == v:     # a nan's sign bit is unspecified
+                assert got == want, (name, v, x)
+    assert function(3) is (name == "isfinite")
+    assert function(True) is (name == "isfinite")
+    with pytest.raises(TypeError, match=name):
+        function("1.0")
+    with pytest.raises(TypeError, match=name):
+        function(np.array([1.0]))
+
+
+def test_predicates_make_no_node(ad):
+    x = ad.Var(1.0)
+    assert [getattr(ad, name)(x) for name in PREDICATES] == [True, False, False, False]
+    assert x.grad == []
+    assert all(name in ad.__all__ for name in PREDICATES)
