@@ -1094,6 +1094,7 @@ del _name, _method
 
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
 _UFUNCS.update({alias: _UFUNCS[name] for alias, name in _UFUNC_ALIASES.items()})
-# The operators that take lists and tuples as arrays (not ** : the power path is its own).
-_OPERATOR_OF = {ADD: operator.add, SUB: operator.sub, MUL: operator.mul, DIV: operator.truediv}
+# The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
+# times a number is repetition, which a float refuses) and not ** (its path is its own).
+_OPERATOR_OF = {ADD: operator.add, SUB: operator.sub, DIV: operator.truediv}
 _OPERATOR_BY_NAME = {"remainder": operator.mod, "floor_divide": operator.floordiv}

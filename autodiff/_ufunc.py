@@ -32,6 +32,8 @@ _OPERATORS = {
     "conjugate": operator.methodcaller("conjugate"),
 }
 
+_COMPARISONS = frozenset(("less", "less_equal", "greater", "greater_equal"))
+
 # Module functions that return a bool of a node (added with the primitives), by ufunc name.
 PREDICATES = ("isfinite", "isnan", "isinf", "signbit")
 
@@ -54,6 +56,11 @@ def dispatch(functions, node_type, ufunc, method, inputs, kwargs, namespace=None
         # NumPy has no object loop for divmod: divmod(a, b) is (a // b, a % b) as for floats.
         return np.floor_divide(*inputs), np.remainder(*inputs)
     boxed = [_boxed(i, node_type) for i in inputs]
+    if ufunc.__name__ in _COMPARISONS:
+        # The object loop compares floats in C, which raises the invalid flag on nan (NumPy
+        # would warn, where its float64 loop does not).
+        with np.errstate(invalid="ignore"):
+            return getattr(ufunc, method)(*boxed, **kwargs)
     return getattr(ufunc, method)(*boxed, **kwargs)
 
 
@@ -93,6 +100,8 @@ def compare_other(op, node, other):
     (the array's reflected comparison gives the bool array), a list or tuple is taken as an
     array, anything else is a TypeError."""
     if isinstance(other, np.ndarray):
+        if other.dtype.kind in "biuf":      # NumPy's own loop, quiet on nan as for float64
+            return op(node.value, float(other) if other.ndim == 0 else other)
         return NotImplemented
     if isinstance(other, (list, tuple)):
         return op(node, np.asarray(other))

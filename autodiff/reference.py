@@ -753,8 +753,9 @@ def clip(a, a_min, a_max):
 
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
 _UFUNCS.update({alias: _UFUNCS[p.name] for p in _primitives.TABLE for alias in p.ufuncs})
-# The operators that take lists and tuples as arrays (not ** : the power path is its own).
-_OPERATOR_OF = {Add: operator.add, Sub: operator.sub, Mul: operator.mul, Div: operator.truediv}
+# The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
+# times a number is repetition, which a float refuses) and not ** (its path is its own).
+_OPERATOR_OF = {Add: operator.add, Sub: operator.sub, Div: operator.truediv}
 _OPERATOR_BY_NAME = {"remainder": operator.mod, "floor_divide": operator.floordiv}
 
 __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
