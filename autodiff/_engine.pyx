@@ -121,7 +121,9 @@ cdef extern from *:
     void autodiff_set_new(PyTypeObject* t, void* new_)
     int autodiff_set_type_attr(PyTypeObject* t, object name, object value) except -1
 
+import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -133,7 +135,7 @@ cdef type _ndarray = np.ndarray           # looked up once, not per call
 cdef type _npbool = np.bool_              # not a numbers.Real, but a number as True is
 
 __all__ = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
-           "to_vals"]
+           "to_vals", "nan_to_num", "clip"]
 
 # The node classes by UnaryOp and BinaryOp, and their GC twins (filled at the module end).
 cdef PyTypeObject* _unary_classes[N_UNARY]
@@ -537,6 +539,32 @@ cdef class Ops:
     def __rtruediv__(self, other):  # other / self
         return _arith(DIV, other, self)
 
+    # % and // are the primitives remainder and floor_divide, as np.float64 has them;
+    # divmod(a, b) is (a // b, a % b), as for floats.
+    def __mod__(self, other):
+        return _by_name("remainder", "%", self, other)
+
+    def __rmod__(self, other):      # other % self
+        return _by_name("remainder", "%", other, self)
+
+    def __floordiv__(self, other):
+        return _by_name("floor_divide", "//", self, other)
+
+    def __rfloordiv__(self, other):  # other // self
+        return _by_name("floor_divide", "//", other, self)
+
+    def __divmod__(self, other):
+        cdef double v
+        if _operand(other, &v) == OTHER and not isinstance(other, (_ndarray, list, tuple)):
+            return NotImplemented
+        return self // other, self % other
+
+    def __rdivmod__(self, other):   # divmod(other, self)
+        cdef double v
+        if _operand(other, &v) == OTHER and not isinstance(other, (_ndarray, list, tuple)):
+            return NotImplemented
+        return other // self, other % self
+
     def __pow__(self, other, mod=None):
         if mod is not None:
             raise TypeError("pow() with a modulus is not defined for nodes")
@@ -556,18 +584,67 @@ cdef class Ops:
     def __abs__(self):
         return _unary(ABS, self)
 
-    # Comparisons compare values and return bool; == and hash stay by identity.
+    # Numbers made of a node, as of a float: int() truncates, round() is to even, and
+    # math.trunc/floor/ceil give ints (OverflowError for inf, ValueError for nan).  Their
+    # derivative is 0 almost everywhere, which a number (a constant) has.  No __index__: a
+    # node is not an integer (range(x), [1, 2][x] are TypeErrors).
+    def __int__(self):
+        return int(self.val)
+
+    def __trunc__(self):
+        return math.trunc(self.val)
+
+    def __floor__(self):
+        return math.floor(self.val)
+
+    def __ceil__(self):
+        return math.ceil(self.val)
+
+    def __round__(self, ndigits=None):
+        if ndigits is None:
+            return round(self.val)
+        # As np.float64 rounds to digits, made of primitives: a node whose derivative is
+        # rint's 0 and that record replays (a float would be frozen at the example).
+        return _ufunc.round_digits(globals(), self, ndigits)
+
+    # A real number is its own conjugate and real part (np.var, np.std, np.linalg.norm
+    # call them); identity, so the derivative is exact.
+    def conjugate(self):
+        return self
+
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        return 0.0
+
+    # Comparisons compare values and return bool (a bool array with an array, list or
+    # tuple, as np.float64 gives); == and hash stay by identity.
     def __lt__(self, other):
-        return self.val < _compare_value(other)
+        cdef double v
+        if not _compared(other, &v):
+            return _ufunc.compare_other(operator.lt, self, other)
+        return self.val < v
 
     def __le__(self, other):
-        return self.val <= _compare_value(other)
+        cdef double v
+        if not _compared(other, &v):
+            return _ufunc.compare_other(operator.le, self, other)
+        return self.val <= v
 
     def __gt__(self, other):
-        return self.val > _compare_value(other)
+        cdef double v
+        if not _compared(other, &v):
+            return _ufunc.compare_other(operator.gt, self, other)
+        return self.val > v
 
     def __ge__(self, other):
-        return self.val >= _compare_value(other)
+        cdef double v
+        if not _compared(other, &v):
+            return _ufunc.compare_other(operator.ge, self, other)
+        return self.val >= v
 
     def __hash__(self):             # defining __lt__ would otherwise drop the identity hash
         # The address, rotated so that the alignment's zero bits do not collide (as
@@ -578,18 +655,25 @@ cdef class Ops:
 
     # NumPy calls these on the elements of object arrays (np.sin(array) -> x.sin()).
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs)
+        return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs, globals())
+
+    # np.nan_to_num, np.clip and np.where of a lone node; the rest is NumPy's own.
+    def __array_function__(self, func, types, args, kwargs):
+        return _ufunc.array_function(globals(), Ops, func, types, args, kwargs)
 
     # negative(), sin(), ..., divide(): generated from the table (_methods.pxi) and put in
     # Ops's dictionary at the end of the module.
 
 
-cdef double _compare_value(object x) except? -1.0:
+cdef bint _compared(object x, double* v) except -1:
+    """Whether x is a node or a number; if so, the value a comparison reads into v."""
     if isinstance(x, Ops):
-        return (<Ops>x).val
+        v[0] = (<Ops>x).val
+        return True
     if isinstance(x, float) or isinstance(x, numbers.Real) or isinstance(x, _npbool):
-        return _real(x)                 # numbers are read as arithmetic reads them
-    raise TypeError(f"cannot compare a node with {type(x).__name__}")
+        v[0] = _real(x)                 # numbers are read as arithmetic reads them
+        return True
+    return False
 
 # --------------------------------------------------------------------------------------
 # Making nodes.  A node is allocated with no __init__ (tp_alloc) and filled at once, with
@@ -647,9 +731,21 @@ cdef object _arith(int op, object a, object b):
     cdef int ka = _operand(a, &av)
     cdef int kb = _operand(b, &bv)
     if ka == OTHER or kb == OTHER:
-        return NotImplemented
+        return _ufunc.with_sequence(_OPERATOR_OF.get(op, _no_operator), a, b)
     return _binary_node(_binary_classes[op], _binary_twins[op], op, a, b,
                         ka == NODE, kb == NODE, av, bv)
+
+
+def _no_operator(a, b):
+    return NotImplemented
+
+
+cdef object _by_name(str name, str symbol, object a, object b):
+    """a % b and a // b: the module function ``name``, looked up when called."""
+    cdef double v
+    if _operand(a, &v) == OTHER or _operand(b, &v) == OTHER:
+        return _ufunc.with_sequence(_OPERATOR_BY_NAME[name], a, b)
+    return _ufunc.binary_by_name(globals(), name, symbol, a, b)
 
 
 cdef object _binary(int op, object a, object b):
@@ -993,6 +1089,20 @@ def to_var(array):
     return out
 
 
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """``np.nan_to_num`` for nodes and object arrays of nodes (NumPy's returns object arrays
+    unchanged): a node of value nan, inf or -inf becomes the number NumPy puts there (a
+    constant), any other node stays (derivative 1).  Numbers and float arrays: NumPy's."""
+    return _ufunc.nan_to_num(Ops, x, copy, nan, posinf, neginf)
+
+
+def clip(a, a_min, a_max):
+    """``np.clip`` for nodes and object arrays of nodes: ``minimum(maximum(a, a_min), a_max)``
+    with autodiff's ``maximum`` and ``minimum`` (0.5 to each side where a node touches a
+    bound), broadcasting; ``None`` is no bound.  Numbers and float arrays: NumPy's."""
+    return _ufunc.clip(globals(), Ops, a, a_min, a_max)
+
+
 def to_vals(array):
     """The float64 array of the values of an object array of nodes (numbers pass through).
 
@@ -1058,3 +1168,7 @@ del _name, _method
 
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
 _UFUNCS.update({alias: _UFUNCS[name] for alias, name in _UFUNC_ALIASES.items()})
+# The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
+# times a number is repetition, which a float refuses) and not ** (its path is its own).
+_OPERATOR_OF = {ADD: operator.add, SUB: operator.sub, DIV: operator.truediv}
+_OPERATOR_BY_NAME = {"remainder": operator.mod, "floor_divide": operator.floordiv}

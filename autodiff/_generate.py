@@ -273,7 +273,8 @@ def outputs():
     text = _replace_region(text, "methods", stub_methods(), "    # {}")
     text = _replace_region(text, "nodes", stub_nodes(), "# {}")
     names = ["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
-             "to_vals"] + [name for p in TABLE for name in (p.name, p.cls)]
+             "to_vals", "nan_to_num", "clip", "isfinite", "isnan", "isinf", "signbit"]
+    names += [name for p in TABLE for name in (p.name, p.cls)]
     text = _replace_region(text, "all", "__all__ = [\n" + "".join(
         f'    "{name}",\n' for name in names) + "]", "# {}")
     files[engine_pyi] = text

@@ -1,10 +1,18 @@
-"""NumPy's ufunc protocol for a single node, shared by both engines.
+"""NumPy's protocols for a single node, shared by both engines.
 
 ``np.sin(x)`` on a node ``x`` gives a node (not a 0-d object array), and a NumPy scalar on
 either side of an operator (``np.float64(2.0) * x``) gives a node.  When an array is
 involved, NumPy's object loops do the work and call the nodes' operators and methods
-element by element.
+element by element.  A ufunc that autodiff does not support on a lone node is a
+``TypeError`` that names it.
+
+The rest is what ``np.float64`` does and a node should do the same: lists and tuples on
+either side of an operator broadcast as arrays (``x - [3, 5]`` is an object array of
+nodes); ``np.nan_to_num``, ``np.clip`` and ``np.where`` of lone nodes (through
+``__array_function__``), and ``nan_to_num``/``clip`` for object arrays of nodes, which
+NumPy's own cannot handle (``np.nan_to_num`` returns object arrays unchanged).
 """
+import math
 import numbers
 import operator
 
@@ -16,23 +24,43 @@ _OPERATORS = {
     "negative": operator.neg, "positive": operator.pos, "absolute": abs,
     "less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
     "greater_equal": operator.ge,
+    # == is by identity for nodes: np.equal on a lone node says what it says on an
+    # object array of nodes (whose loop calls ==).
+    "equal": operator.eq, "not_equal": operator.ne,
+    # The operators call the primitives remainder and floor_divide (see binary_by_name).
+    "remainder": operator.mod, "floor_divide": operator.floordiv, "divmod": divmod,
+    "conjugate": operator.methodcaller("conjugate"),
 }
 
+_COMPARISONS = frozenset(("less", "less_equal", "greater", "greater_equal"))
 
-def dispatch(functions, node_type, ufunc, method, inputs, kwargs):
+# Module functions that return a bool of a node (added with the primitives), by ufunc name.
+PREDICATES = ("isfinite", "isnan", "isinf", "signbit")
+
+
+def dispatch(functions, node_type, ufunc, method, inputs, kwargs, namespace=None):
     """Apply ``ufunc`` to inputs holding at least one node; ``functions`` maps names to the
-    engine's module functions."""
+    engine's module functions, ``namespace`` is the engine module's dict (for the
+    predicates, looked up when called)."""
     scalars = [_scalar(i, node_type) for i in inputs]
     if method == "__call__" and not kwargs and None not in scalars:
-        op = _OPERATORS.get(ufunc.__name__) or functions.get(ufunc.__name__)
-        return NotImplemented if op is None else op(*scalars)
-    boxed = []
-    for i in inputs:
-        if isinstance(i, node_type):
-            box = np.empty((), dtype=object)
-            box[()] = i
-            i = box
-        boxed.append(i)
+        name = ufunc.__name__
+        op = _OPERATORS.get(name) or functions.get(name)
+        if op is None and name in PREDICATES and namespace is not None:
+            op = namespace.get(name)
+        if op is None:
+            raise TypeError(f"autodiff has no {name!r} for nodes (np.{name} of a node); "
+                            f"see autodiff.PRIMITIVES for the functions it differentiates")
+        return op(*scalars)
+    if method == "__call__" and not kwargs and ufunc is np.divmod:
+        # NumPy has no object loop for divmod: divmod(a, b) is (a // b, a % b) as for floats.
+        return np.floor_divide(*inputs), np.remainder(*inputs)
+    boxed = [_boxed(i, node_type) for i in inputs]
+    if ufunc.__name__ in _COMPARISONS:
+        # The object loop compares floats in C, which raises the invalid flag on nan (NumPy
+        # would warn, where its float64 loop does not).
+        with np.errstate(invalid="ignore"):
+            return getattr(ufunc, method)(*boxed, **kwargs)
     return getattr(ufunc, method)(*boxed, **kwargs)
 
 
@@ -47,3 +75,173 @@ def _scalar(x, node_type):
     if isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biuf":
         return float(x)
     return None
+
+# --------------------------------------------------------------------------------------
+# Operators with what is not a number: arrays, lists and tuples
+# --------------------------------------------------------------------------------------
+
+
+def with_sequence(op, a, b):
+    """``op(a, b)`` where a or b is a list or tuple (else NotImplemented): as an array, as
+    ``np.float64`` takes it, so that ``x - [3, 5]`` broadcasts into an object array.
+
+    The node's operator then returns NotImplemented for the array and Python calls the
+    array's reflected operator, whose ufunc comes back to ``dispatch`` with the node boxed.
+    """
+    if isinstance(a, (list, tuple)):
+        return op(np.asarray(a), b)
+    if isinstance(b, (list, tuple)):
+        return op(a, np.asarray(b))
+    return NotImplemented
+
+
+def compare_other(op, node, other):
+    """A comparison of a node with what is not a number: an array gives NotImplemented
+    (the array's reflected comparison gives the bool array), a list or tuple is taken as an
+    array, anything else is a TypeError."""
+    if isinstance(other, np.ndarray):
+        if other.dtype.kind in "biuf":      # NumPy's own loop, quiet on nan as for float64
+            return op(node.value, float(other) if other.ndim == 0 else other)
+        return NotImplemented
+    if isinstance(other, (list, tuple)):
+        return op(node, np.asarray(other))
+    raise TypeError(f"cannot compare a node with {type(other).__name__}")
+
+
+def binary_by_name(namespace, name, symbol, a, b):
+    """``name(a, b)`` with the engine's module function ``name``, looked up when called (the
+    primitives ``remainder`` and ``floor_divide`` may be absent from this build)."""
+    function = namespace.get(name)
+    if function is None:
+        raise TypeError(f"{symbol} on nodes needs autodiff's primitive {name!r}, which this "
+                        f"build of autodiff does not have")
+    return function(a, b)
+
+# --------------------------------------------------------------------------------------
+# Rounding to digits: NumPy's algorithm (np.round of a float64), through primitives
+# --------------------------------------------------------------------------------------
+
+
+def _power_of_ten(n):
+    """10.0 ** n as NumPy's ``power_of_ten`` computes it (np.round), for n >= 0."""
+    if n < 9:
+        return (1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)[n]
+    ret = 1e9
+    while n > 9 and ret != math.inf:    # once inf, the rest of NumPy's loop keeps inf
+        ret *= 10.0
+        n -= 1
+    return ret
+
+
+def round_digits(namespace, node, ndigits):
+    """``round(node, ndigits)`` as ``round(np.float64, ndigits)``: ``rint(x * 10**n) / 10**n``
+    (``rint(x / 10**-n) * 10**-n`` for n < 0), a node made of primitives, so its derivative
+    is rint's (0) and ``record`` replays it."""
+    n = operator.index(ndigits)
+    rint = namespace.get("rint")
+    if rint is None:
+        raise TypeError("round(x, ndigits) of a node needs autodiff's primitive 'rint', "
+                        "which this build of autodiff does not have")
+    if n >= 0:
+        f = _power_of_ten(n)
+        return namespace["divide"](rint(namespace["multiply"](node, f)), f)
+    f = _power_of_ten(-n)
+    return namespace["multiply"](rint(namespace["divide"](node, f)), f)
+
+# --------------------------------------------------------------------------------------
+# nan_to_num, clip and where, of lone nodes and of object arrays of nodes
+# --------------------------------------------------------------------------------------
+
+
+def _has_node(x, node_type):
+    return isinstance(x, node_type) or (isinstance(x, np.ndarray) and x.dtype == object)
+
+
+def nan_to_num(node_type, x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NumPy's ``nan_to_num`` for nodes and object arrays of nodes.
+
+    A node whose value is nan, inf or -inf is replaced by the number NumPy puts there (a
+    constant: derivative 0); any other node is kept as it is (derivative 1).
+    """
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)               # a list of nodes is an object array
+    if not _has_node(x, node_type):
+        return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
+    big = float(np.finfo(np.float64).max)
+    nan = float(nan)
+    posinf = big if posinf is None else float(posinf)
+    neginf = -big if neginf is None else float(neginf)
+
+    def one(v):
+        value = v.value if isinstance(v, node_type) else v
+        if isinstance(value, (numbers.Real, np.bool_)):
+            value = float(value)
+            if value != value:
+                return nan
+            if value == math.inf:
+                return posinf
+            if value == -math.inf:
+                return neginf
+        return v
+
+    if isinstance(x, node_type):
+        return one(x)
+    a = np.asarray(x, dtype=object)
+    out = a if not copy else np.empty(a.shape, dtype=object)
+    flat = a.reshape(-1).tolist()
+    out.reshape(-1)[:] = [one(v) for v in flat] if flat else []
+    return out
+
+
+def clip(namespace, node_type, a, a_min, a_max):
+    """NumPy's ``clip`` made of the primitives ``maximum`` and ``minimum`` for nodes:
+    ``minimum(maximum(a, a_min), a_max)``, element by element with broadcasting.
+
+    NumPy's own clip of an object array picks an element by comparison (the bound, a
+    constant, or the node): its derivative at a bound is 1, and a recorded tape keeps the
+    choice.  Here a bound that a node touches shares the derivative as ``maximum`` does (0.5
+    each side), and ``record`` replays the choice.  ``None`` is no bound.
+    """
+    if not (_has_node(a, node_type) or _has_node(a_min, node_type)
+            or _has_node(a_max, node_type)):
+        return np.clip(a, a_min, a_max)
+    maximum, minimum = namespace["maximum"], namespace["minimum"]
+
+    def one(x, lo, hi):
+        if lo is not None:
+            x = maximum(x, lo)
+        if hi is not None:
+            x = minimum(x, hi)
+        return x
+
+    return np.frompyfunc(one, 3, 1)(*(_boxed(v, node_type) for v in (a, a_min, a_max)))
+
+
+def _boxed(x, node_type):
+    """A node as a 0-d object array (so that a ufunc does not ask the node), else x."""
+    if isinstance(x, node_type):
+        box = np.empty((), dtype=object)
+        box[()] = x
+        return box
+    return x
+
+
+def _clip_arguments(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
+    return a, (a_min if min is None else min), (a_max if max is None else max), out, kwargs
+
+
+def array_function(namespace, node_type, func, types, args, kwargs):
+    """``__array_function__`` of a node: ``np.nan_to_num``, ``np.clip`` and ``np.where``
+    with a lone node as an argument go to autodiff's; everything else to NumPy's own."""
+    if func is np.nan_to_num:
+        return namespace["nan_to_num"](*args, **kwargs)
+    if func is np.clip:
+        a, lo, hi, out, extra = _clip_arguments(*args, **kwargs)
+        if out is None and not extra:
+            return namespace["clip"](a, lo, hi)
+    if func is np.where and len(args) == 3 and not kwargs:
+        # A scalar condition picks one of two scalars: that one, not a 0-d object array.
+        if all(_scalar(v, node_type) is not None or isinstance(v, np.bool_) for v in args):
+            condition, x, y = args
+            return x if condition else y
+    return func._implementation(*args, **kwargs)

@@ -17,6 +17,7 @@ tutorial enumerates every route from the root (exponential on shared subexpressi
 """
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -543,6 +544,30 @@ class Ops:
     def __rtruediv__(self, other):  # other / self
         return _binary(Div, other, self)
 
+    # % and // are the primitives remainder and floor_divide, as np.float64 has them;
+    # divmod(a, b) is (a // b, a % b), as for floats.
+    def __mod__(self, other):
+        return _by_name("remainder", "%", self, other)
+
+    def __rmod__(self, other):      # other % self
+        return _by_name("remainder", "%", other, self)
+
+    def __floordiv__(self, other):
+        return _by_name("floor_divide", "//", self, other)
+
+    def __rfloordiv__(self, other):  # other // self
+        return _by_name("floor_divide", "//", other, self)
+
+    def __divmod__(self, other):
+        if _operand(other) is None and not isinstance(other, (np.ndarray, list, tuple)):
+            return NotImplemented
+        return self // other, self % other
+
+    def __rdivmod__(self, other):   # divmod(other, self)
+        if _operand(other) is None and not isinstance(other, (np.ndarray, list, tuple)):
+            return NotImplemented
+        return other // self, other % self
+
     def __pow__(self, other, mod=None):
         if mod is not None:
             raise TypeError("pow() with a modulus is not defined for nodes")
@@ -562,33 +587,79 @@ class Ops:
     def __abs__(self):
         return Abs(self)
 
-    # Comparisons compare values and return bool; == and hash stay by identity.
+    # Numbers made of a node, as of a float: int() truncates, round() is to even, and
+    # math.trunc/floor/ceil give ints (OverflowError for inf, ValueError for nan).  Their
+    # derivative is 0 almost everywhere, which a number (a constant) has.  No __index__: a
+    # node is not an integer (range(x), [1, 2][x] are TypeErrors).
+    def __int__(self):
+        return int(self.value)
+
+    def __trunc__(self):
+        return math.trunc(self.value)
+
+    def __floor__(self):
+        return math.floor(self.value)
+
+    def __ceil__(self):
+        return math.ceil(self.value)
+
+    def __round__(self, ndigits=None):
+        if ndigits is None:
+            return round(self.value)
+        # As np.float64 rounds to digits, made of primitives: a node whose derivative is
+        # rint's 0 and that record replays (a float would be frozen at the example).
+        return _ufunc.round_digits(globals(), self, ndigits)
+
+    # A real number is its own conjugate and real part (np.var, np.std, np.linalg.norm
+    # call them); identity, so the derivative is exact.
+    def conjugate(self):
+        return self
+
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        return 0.0
+
+    # Comparisons compare values and return bool (a bool array with an array, list or
+    # tuple, as np.float64 gives); == and hash stay by identity.
     def __lt__(self, other):
-        return _value_of(self) < _value_of(other)
+        v = _compared(other)
+        return _ufunc.compare_other(operator.lt, self, other) if v is None else self.value < v
 
     def __le__(self, other):
-        return _value_of(self) <= _value_of(other)
+        v = _compared(other)
+        return _ufunc.compare_other(operator.le, self, other) if v is None else self.value <= v
 
     def __gt__(self, other):
-        return _value_of(self) > _value_of(other)
+        v = _compared(other)
+        return _ufunc.compare_other(operator.gt, self, other) if v is None else self.value > v
 
     def __ge__(self, other):
-        return _value_of(self) >= _value_of(other)
+        v = _compared(other)
+        return _ufunc.compare_other(operator.ge, self, other) if v is None else self.value >= v
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
     # NumPy calls these on the elements of object arrays (np.sin(array) -> x.sin()).
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs)
+        return _ufunc.dispatch(_UFUNCS, Ops, ufunc, method, inputs, kwargs, globals())
+
+    # np.nan_to_num, np.clip and np.where of a lone node; the rest is NumPy's own.
+    def __array_function__(self, func, types, args, kwargs):
+        return _ufunc.array_function(globals(), Ops, func, types, args, kwargs)
 
 
-def _value_of(x):
+def _compared(x):
+    """The value a comparison reads of x, a node or a number; None for anything else."""
     if isinstance(x, Ops):
         return x.value
     if isinstance(x, (numbers.Real, np.bool_)):
         return _real(x)                 # numbers are read as arithmetic reads them
-    raise TypeError(f"cannot compare a node with {type(x).__name__}")
+    return None
 
 
 def _operand(x):
@@ -602,8 +673,19 @@ def _operand(x):
 
 def _binary(cls, a, b):
     if _operand(a) is None or _operand(b) is None:
-        return NotImplemented
+        return _ufunc.with_sequence(_OPERATOR_OF.get(cls, _no_operator), a, b)
     return cls(a, b)
+
+
+def _no_operator(a, b):
+    return NotImplemented
+
+
+def _by_name(name, symbol, a, b):
+    """a % b and a // b: the module function ``name``, looked up when called."""
+    if _operand(a) is None or _operand(b) is None:
+        return _ufunc.with_sequence(_OPERATOR_BY_NAME[name], a, b)
+    return _ufunc.binary_by_name(globals(), name, symbol, a, b)
 
 
 class Var(Ops):
@@ -848,11 +930,29 @@ def to_vals(array):
     return out
 
 
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """``np.nan_to_num`` for nodes and object arrays of nodes (NumPy's returns object arrays
+    unchanged): a node of value nan, inf or -inf becomes the number NumPy puts there (a
+    constant), any other node stays (derivative 1).  Numbers and float arrays: NumPy's."""
+    return _ufunc.nan_to_num(Ops, x, copy, nan, posinf, neginf)
+
+
+def clip(a, a_min, a_max):
+    """``np.clip`` for nodes and object arrays of nodes: ``minimum(maximum(a, a_min), a_max)``
+    with autodiff's ``maximum`` and ``minimum`` (0.5 to each side where a node touches a
+    bound), broadcasting; ``None`` is no bound.  Numbers and float arrays: NumPy's."""
+    return _ufunc.clip(globals(), Ops, a, a_min, a_max)
+
+
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
 _UFUNCS.update({alias: _UFUNCS[p.name] for p in _primitives.TABLE for alias in p.ufuncs})
+# The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
+# times a number is repetition, which a float refuses) and not ** (its path is its own).
+_OPERATOR_OF = {Add: operator.add, Sub: operator.sub, Div: operator.truediv}
+_OPERATOR_BY_NAME = {"remainder": operator.mod, "floor_divide": operator.floordiv}
 
 __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
-            "to_vals"]
+            "to_vals", "nan_to_num", "clip"]
            + [name for name in PRIMITIVES] + [cls.__name__ for cls in PRIMITIVES.values()]
            + _PREDICATES)
 

@@ -562,7 +562,7 @@ def float_conversions_of_nodes_raise(ad):
     conversions = [
         lambda: float(x),
         lambda: math.sin(x),
-        lambda: math.floor(x * 1.5),
+        lambda: math.exp(x * 1.5),     # (math.floor(x) is an int, as of a float)
         lambda: np.asarray(arr, dtype=float),
         lambda: arr.astype(float),
         lambda: np.array([x, x], dtype=np.float64),
