@@ -255,6 +255,9 @@ cdef class Tape:
             raise TypeError("a Tape cannot be made directly; call "
                             "autodiff.record(f, *example_args) to record one")
 
+    def __init__(self, *args):
+        pass                    # __cinit__ has refused every construction but record's
+
     def __dealloc__(self):
         cdef int i
         for i in range(self.n_cached):

@@ -236,7 +236,7 @@ def log_ndtr_derivative(x):
 def _ulp_report():                                                  # pragma: no cover
     """Print the error of digamma and trigamma against SciPy, in ulp of SciPy's value."""
     import numpy as np
-    import scipy.special as sc
+    import scipy.special as sc  # type: ignore[import-untyped, unused-ignore]
 
     def ulps(got, want):
         got, want = np.asarray(got), np.asarray(want)

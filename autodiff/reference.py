@@ -610,11 +610,8 @@ class Ops:
         # rint's 0 and that record replays (a float would be frozen at the example).
         return _ufunc.round_digits(globals(), self, ndigits)
 
-    # A real number is its own conjugate and real part (np.var, np.std, np.linalg.norm
-    # call them); identity, so the derivative is exact.
-    def conjugate(self):
-        return self
-
+    # A real number is its own real part (np.var, np.std, np.linalg.norm call .real and
+    # .conjugate(): the latter is the primitive conjugate, a Conjugate node); imag is 0.
     @property
     def real(self):
         return self

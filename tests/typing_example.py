@@ -65,6 +65,13 @@ def main() -> None:
     except ad.GradientCheckError as error:
         assert_type(error.report, ad.GradientCheckReport)
 
+    tape = ad.record(f, 230.3, 33.2, argnums=(0, 1))
+    assert_type(tape, ad.Tape)
+    assert_type(tape(1.0, 2.0), float)
+    tape_value, tape_grads = tape.value_and_grad(230.3, 33.2)
+    assert_type(tape_value, float)
+    print(tape.n_ops, tape_grads, tape.grad(1.0, 2.0))
+
     dot = ad.to_dot(y, names={a: "a", b: "b"})
     assert_type(dot, str)
     print(dot.splitlines()[0])
