@@ -81,17 +81,20 @@ cdef extern from *:
         }
         PyObject_Free(p);
     }
-    /* A zeroed instance of t with no __cinit__/__init__: the engine fills it at once. */
-    static PyObject* autodiff_alloc(PyTypeObject* t) {
-        if (autodiff_n_free && t->tp_free == autodiff_node_free) {
+    /* tp_alloc of the plain classes: a zeroed instance, from the free list if it has one. */
+    static PyObject* autodiff_node_alloc(PyTypeObject* t, Py_ssize_t nitems) {
+        if (autodiff_n_free && nitems == 0) {
             PyObject* o = (PyObject*)autodiff_free_nodes[--autodiff_n_free];
             memset((void*)o, 0, (size_t)t->tp_basicsize);
             return PyObject_Init(o, t);
         }
-        return t->tp_alloc(t, 0);
+        return PyType_GenericAlloc(t, nitems);
     }
+    /* A zeroed instance of t with no __cinit__/__init__: the engine fills it at once. */
+    static PyObject* autodiff_alloc(PyTypeObject* t) { return t->tp_alloc(t, 0); }
     static void autodiff_set_plain_slots(PyTypeObject* t, void* dealloc) {
         t->tp_dealloc = (destructor)dealloc;
+        t->tp_alloc = autodiff_node_alloc;
         t->tp_free = autodiff_node_free;
     }
     static void autodiff_set_refcnt(PyObject* o, Py_ssize_t n) { Py_SET_REFCNT(o, n); }
@@ -168,15 +171,15 @@ cdef enum Kind:
 cdef inline int _operand(object x, double* v) except -1:
     """What arithmetic makes of x: NODE, NUMBER (its value into v) or OTHER.
 
-    The common cases first and without a call: a built-in node (its class derives from Ops
-    directly), a float, an int; then any node, any real number.
+    The common cases first and without a call: a float, a built-in node (its class derives
+    from Ops directly), an int; then any node, any real number.
     """
-    if Py_TYPE(x).tp_base == <PyTypeObject*>Ops or isinstance(x, Ops):
-        v[0] = (<Ops>x).val
-        return NODE
     if type(x) is float:
         v[0] = PyFloat_AS_DOUBLE(x)
         return NUMBER
+    if Py_TYPE(x).tp_base == <PyTypeObject*>Ops or isinstance(x, Ops):
+        v[0] = (<Ops>x).val
+        return NODE
     if type(x) is int:
         v[0] = PyLong_AsDouble(x)           # OverflowError beyond floats, as float(x)
         return NUMBER

@@ -41,7 +41,10 @@ for so in autodiff/*.so; do
 done
 
 libasan=$(gcc -print-file-name=libasan.so)
-export LD_PRELOAD="$libasan"
+# libstdc++ too, right after libasan: a C++ extension loaded later (matplotlib's, which the
+# corpus test's opfunu imports) would otherwise throw before ASan found __cxa_throw.
+libstdcxx=$(gcc -print-file-name=libstdc++.so)
+export LD_PRELOAD="$libasan $libstdcxx"
 export PYTHONMALLOC=malloc
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
