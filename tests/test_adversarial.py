@@ -20,7 +20,6 @@ import weakref
 import numpy as np
 import pytest
 
-from conftest import ENGINES, engine_module
 from helpers import arity
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -56,11 +55,6 @@ def run_isolated(fn, ad):
     if os.WIFSIGNALED(status):
         pytest.fail(f"the case crashed the process (signal {os.WTERMSIG(status)})\n{report}")
     assert os.WEXITSTATUS(status) == 0, report
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request):
-    return engine_module(request.param)
 
 
 def make_user_class(ad, slots=None):
@@ -588,5 +582,5 @@ def bool_is_by_value(ad):
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
-def test_adversarial(fn, engine):
-    run_isolated(fn, engine)
+def test_adversarial(fn, ad):
+    run_isolated(fn, ad)
