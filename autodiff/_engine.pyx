@@ -545,16 +545,16 @@ cdef class Ops:
     # % and // are the primitives remainder and floor_divide, as np.float64 has them;
     # divmod(a, b) is (a // b, a % b), as for floats.
     def __mod__(self, other):
-        return _by_name("remainder", "%", self, other)
+        return _arith(REMAINDER, self, other)
 
     def __rmod__(self, other):      # other % self
-        return _by_name("remainder", "%", other, self)
+        return _arith(REMAINDER, other, self)
 
     def __floordiv__(self, other):
-        return _by_name("floor_divide", "//", self, other)
+        return _arith(FLOOR_DIVIDE, self, other)
 
     def __rfloordiv__(self, other):  # other // self
-        return _by_name("floor_divide", "//", other, self)
+        return _arith(FLOOR_DIVIDE, other, self)
 
     def __divmod__(self, other):
         cdef double v
@@ -738,14 +738,6 @@ cdef object _arith(int op, object a, object b):
 
 def _no_operator(a, b):
     return NotImplemented
-
-
-cdef object _by_name(str name, str symbol, object a, object b):
-    """a % b and a // b: the module function ``name``, looked up when called."""
-    cdef double v
-    if _operand(a, &v) == OTHER or _operand(b, &v) == OTHER:
-        return _ufunc.with_sequence(_OPERATOR_BY_NAME[name], a, b)
-    return _ufunc.binary_by_name(globals(), name, symbol, a, b)
 
 
 cdef object _binary(int op, object a, object b):
@@ -1170,5 +1162,5 @@ _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
 _UFUNCS.update({alias: _UFUNCS[name] for alias, name in _UFUNC_ALIASES.items()})
 # The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
 # times a number is repetition, which a float refuses) and not ** (its path is its own).
-_OPERATOR_OF = {ADD: operator.add, SUB: operator.sub, DIV: operator.truediv}
-_OPERATOR_BY_NAME = {"remainder": operator.mod, "floor_divide": operator.floordiv}
+_OPERATOR_OF = {ADD: operator.add, SUB: operator.sub, DIV: operator.truediv,
+                REMAINDER: operator.mod, FLOOR_DIVIDE: operator.floordiv}

@@ -27,7 +27,7 @@ _OPERATORS = {
     # == is by identity for nodes: np.equal on a lone node says what it says on an
     # object array of nodes (whose loop calls ==).
     "equal": operator.eq, "not_equal": operator.ne,
-    # The operators call the primitives remainder and floor_divide (see binary_by_name).
+    # The operators call the primitives remainder and floor_divide.
     "remainder": operator.mod, "floor_divide": operator.floordiv, "divmod": divmod,
     "conjugate": operator.methodcaller("conjugate"),
 }
@@ -108,15 +108,6 @@ def compare_other(op, node, other):
     raise TypeError(f"cannot compare a node with {type(other).__name__}")
 
 
-def binary_by_name(namespace, name, symbol, a, b):
-    """``name(a, b)`` with the engine's module function ``name``, looked up when called (the
-    primitives ``remainder`` and ``floor_divide`` may be absent from this build)."""
-    function = namespace.get(name)
-    if function is None:
-        raise TypeError(f"{symbol} on nodes needs autodiff's primitive {name!r}, which this "
-                        f"build of autodiff does not have")
-    return function(a, b)
-
 # --------------------------------------------------------------------------------------
 # Rounding to digits: NumPy's algorithm (np.round of a float64), through primitives
 # --------------------------------------------------------------------------------------
@@ -138,10 +129,7 @@ def round_digits(namespace, node, ndigits):
     (``rint(x / 10**-n) * 10**-n`` for n < 0), a node made of primitives, so its derivative
     is rint's (0) and ``record`` replays it."""
     n = operator.index(ndigits)
-    rint = namespace.get("rint")
-    if rint is None:
-        raise TypeError("round(x, ndigits) of a node needs autodiff's primitive 'rint', "
-                        "which this build of autodiff does not have")
+    rint = namespace["rint"]
     if n >= 0:
         f = _power_of_ten(n)
         return namespace["divide"](rint(namespace["multiply"](node, f)), f)

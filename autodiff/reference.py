@@ -547,16 +547,16 @@ class Ops:
     # % and // are the primitives remainder and floor_divide, as np.float64 has them;
     # divmod(a, b) is (a // b, a % b), as for floats.
     def __mod__(self, other):
-        return _by_name("remainder", "%", self, other)
+        return _binary(Remainder, self, other)
 
     def __rmod__(self, other):      # other % self
-        return _by_name("remainder", "%", other, self)
+        return _binary(Remainder, other, self)
 
     def __floordiv__(self, other):
-        return _by_name("floor_divide", "//", self, other)
+        return _binary(FloorDivide, self, other)
 
     def __rfloordiv__(self, other):  # other // self
-        return _by_name("floor_divide", "//", other, self)
+        return _binary(FloorDivide, other, self)
 
     def __divmod__(self, other):
         if _operand(other) is None and not isinstance(other, (np.ndarray, list, tuple)):
@@ -676,13 +676,6 @@ def _binary(cls, a, b):
 
 def _no_operator(a, b):
     return NotImplemented
-
-
-def _by_name(name, symbol, a, b):
-    """a % b and a // b: the module function ``name``, looked up when called."""
-    if _operand(a) is None or _operand(b) is None:
-        return _ufunc.with_sequence(_OPERATOR_BY_NAME[name], a, b)
-    return _ufunc.binary_by_name(globals(), name, symbol, a, b)
 
 
 class Var(Ops):
@@ -945,8 +938,8 @@ _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
 _UFUNCS.update({alias: _UFUNCS[p.name] for p in _primitives.TABLE for alias in p.ufuncs})
 # The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
 # times a number is repetition, which a float refuses) and not ** (its path is its own).
-_OPERATOR_OF = {Add: operator.add, Sub: operator.sub, Div: operator.truediv}
-_OPERATOR_BY_NAME = {"remainder": operator.mod, "floor_divide": operator.floordiv}
+_OPERATOR_OF = {Add: operator.add, Sub: operator.sub, Div: operator.truediv,
+                Remainder: operator.mod, FloorDivide: operator.floordiv}
 
 __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", "to_var",
             "to_vals", "nan_to_num", "clip"]

@@ -63,15 +63,15 @@ def _import_opfunu():
     if importlib.util.find_spec("pkg_resources") is not None:
         with warnings.catch_warnings():     # "pkg_resources is deprecated as an API"
             warnings.simplefilter("ignore")
-            return pytest.importorskip("opfunu", reason="opfunu is not installed: "
-                                       "pip install '.[test]' (or opfunu==1.0.4)")
+            return pytest.importorskip("opfunu", reason="opfunu is not installed: pip install "
+                                       "'.[test]' (opfunu 1.0.4 supports Python < 3.12 only)")
     stand_in = types.ModuleType("pkg_resources")
     stand_in.resource_filename = lambda package, path: str(
         importlib.resources.files(package) / path)
     sys.modules["pkg_resources"] = stand_in
     try:
-        return pytest.importorskip("opfunu", reason="opfunu is not installed: "
-                                   "pip install '.[test]' (or opfunu==1.0.4)")
+        return pytest.importorskip("opfunu", reason="opfunu is not installed: pip install "
+                                   "'.[test]' (opfunu 1.0.4 supports Python < 3.12 only)")
     finally:
         if sys.modules.get("pkg_resources") is stand_in:
             del sys.modules["pkg_resources"]

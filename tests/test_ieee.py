@@ -7,6 +7,7 @@ also checked against NumPy's float64 result of the same expression (same class: 
 written out by hand.
 """
 import math
+import re
 import struct
 import warnings
 
@@ -245,7 +246,9 @@ def test_object_arrays_warn_no_more_than_numpy_on_floats(ad, case):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fn(make(np.array(values)))
-        return {str(w.message) for w in caught}
+        # "divide by zero encountered in power": the kind, not the ufunc's name, which
+        # depends on the NumPy version (1.x computes a ** -1 of floats as a reciprocal).
+        return {re.sub(r" in \w+$", "", str(w.message)) for w in caught}
 
     extra = warned(ad.to_var) - warned(lambda a: a)
     assert not extra, f"{ad.ENGINE}: warnings beyond NumPy's own: {extra}"
