@@ -89,10 +89,21 @@ def with_sequence(op, a, b):
     array's reflected operator, whose ufunc comes back to ``dispatch`` with the node boxed.
     """
     if isinstance(a, (list, tuple)):
-        return op(np.asarray(a), b)
+        return op(_as_array(a), b)
     if isinstance(b, (list, tuple)):
-        return op(a, np.asarray(b))
+        return op(a, _as_array(b))
     return NotImplemented
+
+
+def _as_array(seq):
+    """``np.asarray(seq)``; a ragged sequence is an error, as for ``np.float64``: NumPy 2
+    raises ValueError itself, NumPy 1.x makes an object array of sequences, whose elements
+    np.float64 then fails on with a TypeError, as this does."""
+    array = np.asarray(seq)
+    if array.dtype == object and any(isinstance(e, (list, tuple, np.ndarray))
+                                     for e in array.flat):
+        raise TypeError("unsupported operand: a ragged sequence (its rows differ in length)")
+    return array
 
 
 def compare_other(op, node, other):
