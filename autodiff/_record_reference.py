@@ -21,7 +21,7 @@ own, so a tape may be called from several threads at once and re-entrantly.
 import math
 from typing import final
 
-from autodiff import _args
+from autodiff import _args, _batch_reference
 
 _TOKEN = object()       # only record has it: Tape(_TOKEN, ...)
 
@@ -170,7 +170,7 @@ class Tape:
     local derivatives and adjoints in lists of its own.
     """
     __slots__ = ("_name", "_shapes", "_argnums", "_single", "_sizes", "_offsets", "n_inputs",
-                 "_constants", "_code", "_base", "_root")
+                 "_constants", "_code", "_base", "_root", "_outs", "_out_shape")
 
     def __new__(cls, *args):
         if not args or args[0] is not _TOKEN:
@@ -196,6 +196,8 @@ class Tape:
         self._code = tuple(code)
         self._base = n_inputs + len(constants)
         self._root = root
+        self._outs = (root,)        # per output, in C order: its slot (_outs[0] == _root)
+        self._out_shape = None      # None: f returned a scalar; else the output array's shape
 
     def _check(self):
         if not hasattr(self, "_root"):           # made with object.__new__(Tape)
@@ -206,17 +208,23 @@ class Tape:
         raise TypeError("Tape cannot be subclassed: tapes are made by "
                         "autodiff.record(f, *example_args); wrap one in a class of your own")
 
+    # Pickling, copying and many points at once: autodiff/_batch_reference.py.
     def __reduce__(self):
-        raise TypeError(_NO_PICKLE)
+        return _batch_reference.reduce(self)
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(_NO_PICKLE)
+        return _batch_reference.reduce(self)
 
     def __copy__(self):
-        raise TypeError(_NO_PICKLE)
+        return _batch_reference.copy(self)
 
     def __deepcopy__(self, memo):
-        raise TypeError(_NO_PICKLE)
+        return _batch_reference.copy(self)
+
+    def vmap(self, in_axes=0):
+        """A batched view of this tape: every argument gets a leading axis of points."""
+        self._check()
+        return _batch_reference.vmap(self, in_axes)
 
     def __repr__(self):
         if not hasattr(self, "_root"):

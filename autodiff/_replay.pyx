@@ -230,6 +230,10 @@ cdef class Tape:
     cdef Instr* code        # n_ops instructions in topological order
     cdef double* constants  # base - n_inputs constant values (slots n_inputs .. base - 1)
     cdef Py_ssize_t n_ops, n_slots, n_inputs, base, root, n_work
+    cdef Py_ssize_t n_out   # outputs: 1 for a scalar f
+    cdef Py_ssize_t* outs   # per output, in C order: its slot (outs[0] == root)
+    cdef object out_shape   # None: f returned a scalar (a float); else a tuple: the shape
+                            # of the float64 array that tape(...) returns
     cdef Py_ssize_t n_args
     cdef Py_ssize_t* offset # per argument: its first input slot
     cdef Py_ssize_t* size   # per argument: how many elements (1 for a number)
@@ -247,6 +251,9 @@ cdef class Tape:
         self.constants = NULL
         self.offset = NULL
         self.size = NULL
+        self.outs = NULL
+        self.n_out = 0
+        self.out_shape = None
         self.n_cached = 0
         self.max_cached = 0
         self.ready = False
@@ -267,6 +274,7 @@ cdef class Tape:
         free(self.constants)
         free(self.offset)
         free(self.size)
+        free(self.outs)
 
     def __repr__(self):
         if not self.ready:
@@ -274,17 +282,24 @@ cdef class Tape:
         return (f"<Tape of {self.name}: {self.n_ops} instructions, {self.n_inputs} inputs, "
                 f"{self.base - self.n_inputs} constants>")
 
+    # Pickling and copying: autodiff/_tape_pickle.pxi.
     def __reduce__(self):
-        raise TypeError(_NO_PICKLE)
+        return _reduce(self)
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(_NO_PICKLE)
+        return _reduce(self)
 
     def __copy__(self):
-        raise TypeError(_NO_PICKLE)
+        return _copy(self)
 
     def __deepcopy__(self, memo):
-        raise TypeError(_NO_PICKLE)
+        return _copy(self)
+
+    # Many points at once: autodiff/_batch.pxi.
+    def vmap(self, in_axes=0):
+        """A batched view of this tape: every argument gets a leading axis of points."""
+        self._check()
+        return _vmap(self, in_axes)
 
     @property
     def n_ops(self):
@@ -734,7 +749,18 @@ def record(f, *example_args, argnums=0):
 
 cdef Tape _finish(Tape tape):
     """Size the workspaces' free list and mark the tape complete."""
+    if tape.outs == NULL:           # a scalar f: one output, the root
+        tape.outs = <Py_ssize_t*>malloc(sizeof(Py_ssize_t))
+        if tape.outs == NULL:
+            raise MemoryError()
+        tape.outs[0] = tape.root
+        tape.n_out = 1
+        tape.out_shape = None
     tape.n_work = 2 * tape.n_slots + 2 * tape.n_ops
     tape.max_cached = MAX_CACHED if tape.n_work <= SMALL_WORKSPACE else 1
     tape.ready = True
     return tape
+
+
+include "_tape_pickle.pxi"
+include "_batch.pxi"
