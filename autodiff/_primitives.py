@@ -14,7 +14,7 @@ primitive is a row here, the two rules, and its entry in the tests' domain table
 Rows are in opcode order: the unary primitives, then the binary ones, each group in the
 order of its C enum (append new rows at the end of their group).
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 
 class Primitive(NamedTuple):
@@ -24,6 +24,9 @@ class Primitive(NamedTuple):
     op: str                     # the C enum constant of its rule (UnaryOp or BinaryOp)
     ufuncs: Tuple[str, ...] = ()  # other NumPy ufunc names that call it (np.true_divide)
     notes: str = ""             # domain, and the convention at kinks and poles
+    second: Optional[str] = None  # the second partials that are not identically zero:
+                                # a space-separated subset of "aa ab bb" ("" for none;
+                                # None: not declared, read as all of them)
 
 
 TABLE = (
