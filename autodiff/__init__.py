@@ -22,9 +22,10 @@ def _compiled_api():
     engine = _importlib.import_module("autodiff._engine")
     replay = _importlib.import_module("autodiff._replay")
     public = {name: getattr(engine, name) for name in engine.__all__}
-    public.update(_frontend.build(public))
     public["record"] = replay.record
     public["Tape"] = replay.Tape
+    frontend = _frontend.Frontend(_frontend.Engine("compiled", public, engine._reached))
+    public.update(_frontend.bind(frontend))
     return engine, public
 
 

@@ -126,10 +126,14 @@ __all__ = [
     "get_gradients",
     "grad",
     "gradients",
+    "hessian",
+    "hvp",
     "hypot",
     "isfinite",
     "isinf",
     "isnan",
+    "jacobian",
+    "jvp",
     "log",
     "log10",
     "log1p",
@@ -167,6 +171,7 @@ __all__ = [
     "to_var",
     "trunc",
     "value_and_grad",
+    "vjp",
     "xlog1py",
     "xlogy",
 ]
@@ -186,6 +191,14 @@ def value_and_grad(f: Callable[..., Any],
 @overload
 def value_and_grad(f: Callable[..., Any],
                    argnums: tuple[int, ...]) -> Callable[..., tuple[float, tuple[_Gradient, ...]]]: ...
+# Beyond the gradient (each records a tape at the point; see Tape for the layouts).
+def jacobian(f: Callable[..., Any], argnums: Union[int, tuple[int, ...]] = 0) -> Callable[..., Any]: ...
+def hessian(f: Callable[..., Any], argnums: Union[int, tuple[int, ...]] = 0) -> Callable[..., Any]: ...
+def hvp(f: Callable[..., Any], argnums: Union[int, tuple[int, ...]] = 0) -> Callable[..., Any]: ...
+def jvp(f: Callable[..., Any],
+        argnums: Union[int, tuple[int, ...]] = 0) -> Callable[..., tuple[Any, Any]]: ...
+def vjp(f: Callable[..., Any],
+        argnums: Union[int, tuple[int, ...]] = 0) -> Callable[..., tuple[Any, Any]]: ...
 def check_gradients(f: Callable[..., Any], *args: Any,
                     argnums: Union[int, tuple[int, ...], None] = None, eps: float = 1e-6,
                     rtol: float = 1e-5, atol: float = 1e-6,

@@ -1,12 +1,14 @@
-"""What is written once for both engines, on top of an engine's primitives.
+"""What is written once for both engines, on top of an explicit engine value.
 
-``build(engine)`` takes the engine's public names (``Var``, ``Ops``, ``gradients``,
-``to_var``, ...) and returns the functions below bound to them; ``autodiff`` and
-``autodiff.reference`` add them to their namespaces.  Nothing here is on the hot path: the
-functional API makes the leaves and calls the engine's ``gradients`` once per call.
+``Frontend(Engine(name, namespace, reached))`` is the functional API bound to one engine;
+each engine module makes one and exports its bound methods (``bind``), so ``help()``, the
+stubs and mypy see ordinary methods with their signatures and docstrings.  This module
+imports no engine: the engines import it.
 
 - ``grad`` / ``value_and_grad``: autograd/JAX-style wrappers of a function of numbers and
   float arrays (conventions in ``_args``).
+- ``jacobian`` / ``hessian`` / ``hvp`` / ``jvp`` / ``vjp``: the same conventions, computed
+  by recording a tape at the point and running its sweeps (``autodiff/_replay.pyx``).
 - ``check_gradients``: reverse mode against central differences, argument by argument.
 - ``to_dot`` / ``render``: the graph as Graphviz DOT text (the tutorial's figure), and as a
   picture when the ``graphviz`` package and Graphviz's ``dot`` are installed.
@@ -173,26 +175,62 @@ _NO_GRAPHVIZ = ("render() needs the 'graphviz' Python package and the Graphviz '
                 "it returns the DOT text.")
 
 
-def build(engine: Dict[str, Any]) -> Dict[str, Any]:
-    """The frontend's public functions bound to ``engine`` (a dict of the engine's names)."""
-    Ops = engine["Ops"]
-    engine_gradients = engine["gradients"]
+class Engine:
+    """An engine as the frontend sees it: its name and its namespace of public names.
 
-    engine_reached = importlib.import_module(engine_gradients.__module__)._reached
+    ``namespace`` is the engine module's dict (``Var``, ``Ops``, ``gradients``, ``record``,
+    ...), read when a function runs, so a name bound after the frontend (``record``) is
+    found.  ``reached(root, leaves)`` is the engine's walk that says which leaves the
+    output depends on (used to warn about arguments it does not use).
+    """
+    __slots__ = ("name", "namespace", "Ops", "gradients", "reached")
 
-    def _evaluate(f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+    def __init__(self, name: str, namespace: Dict[str, Any],
+                 reached: Callable[[Any, List[Any]], List[bool]]) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.Ops = namespace["Ops"]
+        self.gradients = namespace["gradients"]
+        self.reached = reached
+
+    def __repr__(self) -> str:
+        return f"<autodiff engine {self.name!r}>"
+
+
+class Frontend:
+    """The functional API written once, on top of an explicit engine.
+
+    Each engine makes one ``Frontend(Engine(...))`` and exports its bound methods under
+    their own names (``autodiff.grad is <Frontend of compiled>.grad``).  Nothing here is on
+    the hot path: the gradient functions make the leaves and call the engine's
+    ``gradients`` once per call; the Jacobian and Hessian functions record a tape at the
+    point and run its sweeps.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.namespace = engine.namespace
+        self.Ops = engine.Ops
+        self.gradients = engine.gradients
+        self.reached = engine.reached
+
+    def __repr__(self) -> str:
+        return f"<autodiff frontend of {self.engine!r}>"
+
+
+    def _evaluate(self, f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                   argnums: Any) -> Tuple[float, Any]:
-        call_args, slots, single = _args.make_leaves(engine, args, argnums)
-        out = _args.scalar_output(engine, f(*call_args, **kwargs))
+        call_args, slots, single = _args.make_leaves(self.namespace, args, argnums)
+        out = _args.scalar_output(self.namespace, f(*call_args, **kwargs))
         leaves = [leaf for slot in slots for leaf in slot.leaves]
-        if isinstance(out, Ops):
-            value, flat = out.value, engine_gradients(out, leaves)
+        if isinstance(out, self.Ops):
+            value, flat = out.value, self.gradients(out, leaves)
         else:                               # f does not depend on its arguments
             value, flat = out, [0.0] * len(leaves)
-        _warn_if_independent(f, out, slots, flat, argnums)
+        self._warn_if_independent(f, out, slots, flat, argnums)
         return value, _args.split_gradients(flat, slots, single)
 
-    def _warn_if_independent(f: Callable[..., Any], out: Any, slots: List[Any],
+    def _warn_if_independent(self, f: Callable[..., Any], out: Any, slots: List[Any],
                              flat: List[float], argnums: Any) -> None:
         """Warn, as autograd does, for a differentiated argument the output does not use.
 
@@ -204,7 +242,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         k = 0
         for i, slot in zip(indices, slots):
             n = len(slot.leaves)
-            if not any(flat[k:k + n]) and not any(engine_reached(out, slot.leaves)):
+            if not any(flat[k:k + n]) and not any(self.reached(out, slot.leaves)):
                 name = getattr(f, "__name__", "f")
                 warnings.warn(f"the output of {name} does not depend on argument {i}: its "
                               f"gradient is zero (was the argument turned into a number, "
@@ -212,10 +250,12 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
                               stacklevel=4)
             k += n
 
+    @staticmethod
     def _check_argnums(argnums: Any) -> None:
         """TypeError now for an argnums that is not an int or a tuple of ints."""
         _args.normalize_argnums(argnums, sys.maxsize)
 
+    @staticmethod
     def _wrap(f: Callable[..., Any], wrapper: Callable[..., Any], kind: str) -> None:
         if not callable(f):
             raise TypeError(f"{kind}() needs a function, got {type(f).__name__}")
@@ -223,7 +263,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         name = getattr(f, "__name__", "f")
         wrapper.__name__ = wrapper.__qualname__ = f"{kind}({name})"
 
-    def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+    def grad(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
         """The gradient of a scalar function of numbers and float arrays, as a function.
 
         The arguments in ``argnums`` (an int or a tuple of ints) are differentiated: a
@@ -235,14 +275,14 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         >>> grad(lambda x, y: x * y + sin(x), argnums=(0, 1))(0.0, 2.0)
         (3.0, 0.0)
         """
-        _check_argnums(argnums)
+        self._check_argnums(argnums)
 
         def gradient(*args: Any, **kwargs: Any) -> Any:
-            return _evaluate(f, args, kwargs, argnums)[1]
-        _wrap(f, gradient, "grad")
+            return self._evaluate(f, args, kwargs, argnums)[1]
+        self._wrap(f, gradient, "grad")
         return gradient
 
-    def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+    def value_and_grad(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
         """Like ``grad``, but the function returns ``(value, gradient)``, value a float.
 
         This is the ``fun`` of ``scipy.optimize.minimize(fun, x0, jac=True)``.
@@ -250,14 +290,123 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         >>> value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
         (5.0, array([2., 4.]))
         """
-        _check_argnums(argnums)
+        self._check_argnums(argnums)
 
         def value_and_gradient(*args: Any, **kwargs: Any) -> Tuple[float, Any]:
-            return _evaluate(f, args, kwargs, argnums)
-        _wrap(f, value_and_gradient, "value_and_grad")
+            return self._evaluate(f, args, kwargs, argnums)
+        self._wrap(f, value_and_gradient, "value_and_grad")
         return value_and_gradient
 
-    def check_gradients(f: Callable[..., Any], *args: Any, argnums: Optional[ArgNums] = None,
+    # Beyond the gradient: each call records a tape at the point and runs its sweeps.
+
+    def _tape_at(self, kind: str, f: Callable[..., Any], args: Tuple[Any, ...],
+                 kwargs: Dict[str, Any], argnums: Any) -> Any:
+        """``record(f, *args, argnums)`` with kwargs bound, refusals named for ``kind``."""
+        g = functools.partial(f, **kwargs) if kwargs else f
+        try:
+            return self.namespace["record"](g, *args, argnums=argnums)
+        except TypeError as error:
+            if "record" in str(error) and "user-defined class" in str(error):
+                raise TypeError(f"{kind}() records f at the point and replays its sweeps, "
+                                f"which need the built-in primitives: {error}") from None
+            raise
+
+    @staticmethod
+    def _split_last(kind: str, args: Tuple[Any, ...], what: str) -> Tuple[Tuple[Any, ...], Any]:
+        if not args:
+            raise TypeError(f"{kind} needs f's arguments followed by {what}")
+        return args[:-1], args[-1]
+
+    def jacobian(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+        """The Jacobian of a function of numbers and float arrays, as a function.
+
+        ``f`` returns a number, a float array of any shape or a sequence of numbers
+        (nodes under differentiation).  The result has JAX's layout: for ``argnums`` an
+        int, a float64 array of shape ``out_shape + arg_shape`` (``()`` for a number);
+        for a tuple, a tuple of those.  Computed by the tape's forward vector mode when
+        the differentiated inputs are fewer than the outputs, by reverse sweeps otherwise.
+
+        >>> jacobian(lambda x: x * x)(np.array([1.0, 2.0]))
+        array([[2., 0.],
+               [0., 4.]])
+        """
+        self._check_argnums(argnums)
+
+        def jacobian_(*args: Any, **kwargs: Any) -> Any:
+            return self._tape_at("jacobian", f, args, kwargs, argnums).jacobian(*args)
+        self._wrap(f, jacobian_, "jacobian")
+        return jacobian_
+
+    def hessian(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+        """The Hessian of a scalar function of numbers and float arrays, as a function.
+
+        For ``argnums`` an int, a float64 array of shape ``arg_shape + arg_shape`` (a
+        float for a number); for a tuple, JAX's nested tuple of blocks ``[i][j]``.
+        Exact second derivatives (forward over reverse on a tape recorded at the point).
+
+        >>> hessian(lambda x, y: x * x * y, argnums=(0, 1))(3.0, 2.0)
+        ((4.0, 6.0), (6.0, 0.0))
+        """
+        self._check_argnums(argnums)
+
+        def hessian_(*args: Any, **kwargs: Any) -> Any:
+            return self._tape_at("hessian", f, args, kwargs, argnums).hessian(*args)
+        self._wrap(f, hessian_, "hessian")
+        return hessian_
+
+    def hvp(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+        """The Hessian-vector product of a scalar function, as a function of ``(*args, v)``.
+
+        ``v`` is shaped like the gradient (one array or number per differentiated
+        argument, a tuple of them for tuple ``argnums``); the result is ``H v``, shaped
+        like the gradient too.  One forward-over-reverse sweep: no Hessian is formed.
+
+        >>> hvp(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+        array([ 6., 12.])
+        """
+        self._check_argnums(argnums)
+
+        def hvp_(*args: Any, **kwargs: Any) -> Any:
+            primals, v = self._split_last("hvp(f)(*args, v)", args, "the vector v")
+            return self._tape_at("hvp", f, primals, kwargs, argnums).hvp(*primals, v)
+        self._wrap(f, hvp_, "hvp")
+        return hvp_
+
+    def jvp(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+        """Forward mode, as a function of ``(*args, tangent)``: ``(value, J tangent)``.
+
+        ``tangent`` is shaped like the differentiated arguments (a tuple of them for
+        tuple ``argnums``); value and ``J tangent`` are shaped like ``f``'s output.
+
+        >>> jvp(lambda x, y: x * y, argnums=(0, 1))(2.0, 3.0, (1.0, 0.0))
+        (6.0, 3.0)
+        """
+        self._check_argnums(argnums)
+
+        def jvp_(*args: Any, **kwargs: Any) -> Any:
+            primals, t = self._split_last("jvp(f)(*args, tangent)", args, "the tangent")
+            return self._tape_at("jvp", f, primals, kwargs, argnums).jvp(*primals, t)
+        self._wrap(f, jvp_, "jvp")
+        return jvp_
+
+    def vjp(self, f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+        """Reverse mode, as a function of ``(*args, cotangent)``: ``(value, cotangent J)``.
+
+        ``cotangent`` is shaped like ``f``'s output; ``cotangent J`` is shaped like the
+        gradient (a tuple for tuple ``argnums``).
+
+        >>> vjp(lambda x: x * x)(np.array([1.0, 2.0]), np.array([1.0, 10.0]))
+        (array([1., 4.]), array([ 2., 40.]))
+        """
+        self._check_argnums(argnums)
+
+        def vjp_(*args: Any, **kwargs: Any) -> Any:
+            primals, c = self._split_last("vjp(f)(*args, cotangent)", args, "the cotangent")
+            return self._tape_at("vjp", f, primals, kwargs, argnums).vjp(*primals, c)
+        self._wrap(f, vjp_, "vjp")
+        return vjp_
+
+    def check_gradients(self, f: Callable[..., Any], *args: Any, argnums: Optional[ArgNums] = None,
                         eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
                         raise_on_mismatch: bool = True) -> GradientCheckReport:
         """Compare the reverse-mode gradient of ``f`` at ``args`` with central differences.
@@ -284,14 +433,14 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         indices, _ = _args.normalize_argnums(argnums, len(args))
         if not indices:
             raise ValueError("check_gradients() needs at least one argument to differentiate")
-        _, grads = _evaluate(f, args, {}, indices)
+        _, grads = self._evaluate(f, args, {}, indices)
         names = _parameter_names(f)
 
         def value_at(call: List[Any]) -> float:
             # f runs on nodes, as under grad, so code that reads .value keeps working.
-            call_args, _, _ = _args.make_leaves(engine, tuple(call), indices)
-            out = _args.scalar_output(engine, f(*call_args))
-            return float(out.value) if isinstance(out, Ops) else float(out)
+            call_args, _, _ = _args.make_leaves(self.namespace, tuple(call), indices)
+            out = _args.scalar_output(self.namespace, f(*call_args))
+            return float(out.value) if isinstance(out, self.Ops) else float(out)
 
         entries: List[GradientCheckEntry] = []
         for i, g in zip(indices, grads):
@@ -319,7 +468,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
             raise GradientCheckError(report)
         return report
 
-    def to_dot(root: Any, names: Optional[Dict[Any, str]] = None, precision: int = 6) -> str:
+    def to_dot(self, root: Any, names: Optional[Dict[Any, str]] = None, precision: int = 6) -> str:
         """Graphviz DOT text of the graph reachable from ``root`` (the tutorial's figure).
 
         A node is labelled with its op (class name) and value, preceded by its name when
@@ -332,7 +481,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         >>> print(to_dot(a * (a + b), names={a: "a", b: "b"}))   # doctest: +ELLIPSIS
         digraph autodiff {...
         """
-        if not isinstance(root, Ops):
+        if not isinstance(root, self.Ops):
             raise TypeError(f"to_dot() needs a node, got {type(root).__name__}")
         names = names or {}
         # Iterative depth-first post-order, children in edge order (as get_gradients).
@@ -368,7 +517,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         lines.append("}")
         return "\n".join(lines) + "\n"
 
-    def render(root: Any, filename: Union[str, "os.PathLike[str]"], format: Optional[str] = None,
+    def render(self, root: Any, filename: Union[str, "os.PathLike[str]"], format: Optional[str] = None,
                names: Optional[Dict[Any, str]] = None) -> str:
         """Draw ``to_dot(root)`` to ``filename`` as PNG, SVG or PDF; returns the path.
 
@@ -385,7 +534,7 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
         if fmt not in _RENDER_FORMATS:
             raise ValueError(f"render() draws {', '.join(_RENDER_FORMATS)}; got "
                              f"{fmt or 'no format'} (pass format= or use a file extension)")
-        source = to_dot(root, names=names)
+        source = self.to_dot(root, names=names)
         try:
             import graphviz  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError as error:
@@ -398,12 +547,15 @@ def build(engine: Dict[str, Any]) -> Dict[str, Any]:
             file.write(picture)
         return path
 
-    return {
-        "grad": grad,
-        "value_and_grad": value_and_grad,
-        "check_gradients": check_gradients,
-        "GradientCheckError": GradientCheckError,
-        "GradientCheckReport": GradientCheckReport,
-        "to_dot": to_dot,
-        "render": render,
-    }
+
+# The names each engine exports from its Frontend.
+PUBLIC = ("grad", "value_and_grad", "jacobian", "hessian", "hvp", "jvp", "vjp",
+          "check_gradients", "to_dot", "render")
+CLASSES = {"GradientCheckError": GradientCheckError, "GradientCheckReport": GradientCheckReport}
+
+
+def bind(frontend: Frontend) -> Dict[str, Any]:
+    """The public names of ``frontend``'s engine: its bound methods and the shared classes."""
+    names: Dict[str, Any] = {name: getattr(frontend, name) for name in PUBLIC}
+    names.update(CLASSES)
+    return names

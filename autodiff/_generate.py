@@ -284,8 +284,9 @@ def outputs():
     init_pyi = os.path.join(HERE, "__init__.pyi")
     with open(init_pyi) as f:
         init_text = f.read()
-    frontend = ["grad", "value_and_grad", "check_gradients", "GradientCheckError",
-                "GradientCheckReport", "to_dot", "render", "record", "Tape"]
+    frontend = ["grad", "value_and_grad", "jacobian", "hessian", "hvp", "jvp", "vjp",
+                "check_gradients", "GradientCheckError", "GradientCheckReport", "to_dot",
+                "render", "record", "Tape"]
     files[init_pyi] = _replace_region(init_text, "all", "__all__ = [\n" + "".join(
         f'    "{name}",\n' for name in sorted(names + frontend)) + "]", "# {}")
     files[os.path.join(HERE, "reference.pyi")] = reference_pyi(text, files[init_pyi])

@@ -948,11 +948,20 @@ __all__ = (["ENGINE", "PRIMITIVES", "Ops", "Var", "get_gradients", "gradients", 
 
 # The functional API, gradient checking and pictures are written once for both engines.
 from autodiff import _frontend  # noqa: E402
+from autodiff._frontend import GradientCheckError, GradientCheckReport  # noqa: E402,F401
 
-_public = _frontend.build(globals())
-globals().update(_public)
-__all__ += list(_public)
-del _public
+_api = _frontend.Frontend(_frontend.Engine("reference", globals(), _reached))
+grad = _api.grad
+value_and_grad = _api.value_and_grad
+jacobian = _api.jacobian
+hessian = _api.hessian
+hvp = _api.hvp
+jvp = _api.jvp
+vjp = _api.vjp
+check_gradients = _api.check_gradients
+to_dot = _api.to_dot
+render = _api.render
+__all__ += list(_frontend.PUBLIC) + list(_frontend.CLASSES)
 
 # Record once, replay without rebuilding the graph (autodiff/_record_reference.py).
 from autodiff._record_reference import Tape, record  # noqa: E402
