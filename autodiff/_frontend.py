@@ -220,7 +220,11 @@ class Frontend:
 
     def _evaluate(self, f: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                   argnums: Any) -> Tuple[float, Any]:
-        call_args, slots, single = _args.make_leaves(self.namespace, args, argnums)
+        try:
+            call_args, slots, single = _args.make_leaves(self.namespace, args, argnums)
+        except TypeError:
+            self._refuse_nested(args)
+            raise
         out = _args.scalar_output(self.namespace, f(*call_args, **kwargs))
         leaves = [leaf for slot in slots for leaf in slot.leaves]
         if isinstance(out, self.Ops):
@@ -229,6 +233,18 @@ class Frontend:
             value, flat = out, [0.0] * len(leaves)
         self._warn_if_independent(f, out, slots, flat, argnums)
         return value, _args.split_gradients(flat, slots, single)
+
+    def _refuse_nested(self, args: Tuple[Any, ...]) -> None:
+        """TypeError pointing to hessian/hvp when an argument is a node: grad of grad."""
+        for i, arg in enumerate(args):
+            nodes = isinstance(arg, self.Ops) or (
+                isinstance(arg, np.ndarray) and arg.dtype == object
+                and any(isinstance(x, self.Ops) for x in arg.flat))
+            if nodes:
+                raise TypeError(f"argument {i} is a node ({type(arg).__name__}): grad and "
+                                f"value_and_grad do not nest (grad(grad(f)) is not "
+                                f"supported); for second derivatives use "
+                                f"autodiff.hessian(f) or autodiff.hvp(f), which are exact")
 
     def _warn_if_independent(self, f: Callable[..., Any], out: Any, slots: List[Any],
                              flat: List[float], argnums: Any) -> None:
