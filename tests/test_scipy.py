@@ -15,13 +15,13 @@ def rosenbrock(x):
     return (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()
 
 
-X0 = np.array([-1.2, 1.0, -0.5, 0.8, 1.1, 0.3])
+X0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2, 0.9])     # SciPy's example start: leads to (1, ..., 1)
 
 
 def test_trust_krylov_with_hessian_vector_products(ad):
     tape = ad.record(rosenbrock, X0)
     result = optimize.minimize(tape.value_and_grad, X0, jac=True, hessp=tape.hvp,
-                               method="trust-krylov")
+                               method="trust-krylov", options={"gtol": 1e-8})
     assert result.success
     np.testing.assert_allclose(result.x, np.ones_like(X0), atol=1e-7)
 
@@ -29,7 +29,7 @@ def test_trust_krylov_with_hessian_vector_products(ad):
 def test_trust_exact_with_dense_hessians(ad):
     tape = ad.record(rosenbrock, X0)
     result = optimize.minimize(tape.value_and_grad, X0, jac=True, hess=tape.hessian,
-                               method="trust-exact")
+                               method="trust-exact", options={"gtol": 1e-8})
     assert result.success
     np.testing.assert_allclose(result.x, np.ones_like(X0), atol=1e-7)
 
@@ -87,9 +87,9 @@ def test_covariance_of_a_maximum_likelihood_fit(ad):
                             method="trust-exact")
     assert fit.success
     mu, s = data.mean(), data.std()             # the closed-form maximum
-    np.testing.assert_allclose(fit.x, [mu, np.log(s)], rtol=1e-8)
+    np.testing.assert_allclose(fit.x, [mu, np.log(s)], rtol=1e-7)
     covariance = np.linalg.inv(tape.hessian(fit.x))
     # For a normal sample the inverse observed information at the maximum is diagonal:
     # var(mu) = s^2 / n, var(log s) = 1 / (2 n).
     np.testing.assert_allclose(covariance, np.diag([s * s / len(data), 0.5 / len(data)]),
-                               rtol=1e-8, atol=1e-12)
+                               rtol=1e-6, atol=1e-10)
