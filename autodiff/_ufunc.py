@@ -197,9 +197,9 @@ def elementwise(function, args, node_type, dtype=np.float64):
     element to its arguments taken as arrays, broadcasting as a ufunc does.
 
     An object array of nodes where any element is a node; else an array of ``dtype``
-    (float64, bool for a predicate), as the NumPy ufunc of that name gives on float64.  A 0-d result
-    is the element itself.  This is what ``autodiff.logaddexp(v, w)`` does for object
-    arrays, for which NumPy's ``np.logaddexp`` has no loop.
+    (float64, bool for a predicate), as the NumPy ufunc of that name gives on float64.  A
+    0-d result is the element itself.  This is what ``autodiff.logaddexp(v, w)`` does for
+    object arrays, for which NumPy's ``np.logaddexp`` has no loop.
     """
     with np.errstate(all="ignore"):     # quiet, as the module functions are on numbers
         out = np.frompyfunc(function, len(args), 1)(*args)
