@@ -664,6 +664,22 @@ def test_sinc_of_object_arrays(ad):
     assert ad.gradients(np.sum(y), v)[0] == 0.0
 
 
+def test_record_replays_the_elementwise_functions_modf_and_sinc(ad):
+    """A tape of the forms above replays as a fresh graph does, at other points."""
+    def f(x):
+        frac, whole = np.modf(x[0] * 3.0)
+        return (np.sum(ad.logaddexp(x, x[::-1] * 0.5)) + np.sinc(x[1]) + frac * whole
+                + np.sum(ad.erf(x) * ad.isfinite(x)))
+
+    tape = ad.record(f, np.array([0.3, -1.2, 2.0]))
+    for point in ([0.3, -1.2, 2.0], [1.7, 0.25, -0.5], [-2.2, 0.5, 0.1]):
+        point = np.array(point)
+        value, grad = tape.value_and_grad(point)
+        want_value, want_grad = ad.value_and_grad(f)(point)
+        assert same_float(value, want_value), point
+        assert_same_floats(floats(grad), floats(want_grad), f"record at {point}")
+
+
 def _no_loop_results(ad):
     """Values and gradients of everything above, for the engines' bit-for-bit comparison."""
     out = []
