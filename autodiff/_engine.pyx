@@ -556,16 +556,18 @@ cdef class Ops:
     def __rfloordiv__(self, other):  # other // self
         return _arith(FLOOR_DIVIDE, other, self)
 
+    # What is not a number as % and // take it: a list or tuple as an array, an array by its
+    # own reflected divmod (np.divmod, _ufunc.dispatch), anything else NotImplemented.
     def __divmod__(self, other):
         cdef double v
-        if _operand(other, &v) == OTHER and not isinstance(other, (_ndarray, list, tuple)):
-            return NotImplemented
+        if _operand(other, &v) == OTHER:
+            return _ufunc.with_sequence(divmod, self, other)
         return self // other, self % other
 
     def __rdivmod__(self, other):   # divmod(other, self)
         cdef double v
-        if _operand(other, &v) == OTHER and not isinstance(other, (_ndarray, list, tuple)):
-            return NotImplemented
+        if _operand(other, &v) == OTHER:
+            return _ufunc.with_sequence(divmod, other, self)
         return other // self, other % self
 
     def __pow__(self, other, mod=None):
@@ -608,7 +610,8 @@ cdef class Ops:
             return round(self.val)
         # As np.float64 rounds to digits, made of primitives: a node whose derivative is
         # rint's 0 and that record replays (a float would be frozen at the example).
-        return _ufunc.round_digits(globals(), self, ndigits)
+        return _ufunc.round_digits(_UFUNCS["rint"], _UFUNCS["multiply"], _UFUNCS["divide"],
+                                   self, ndigits)
 
     # A real number is its own real part (np.var, np.std, np.linalg.norm call .real and
     # .conjugate(): the latter is the primitive conjugate, a Conjugate node); imag is 0.
@@ -740,11 +743,19 @@ def _no_operator(a, b):
     return NotImplemented
 
 
+cdef inline bint _sequence(object x):
+    """Whether x, not a node, is an array, list or tuple (a float is tested first, cheaply)."""
+    return type(x) is not float and isinstance(x, (_ndarray, list, tuple))
+
+
 cdef object _binary(int op, object a, object b):
-    """The module function of a binary primitive: a node if a or b is one, else a float."""
+    """The module function of a binary primitive: a node if a or b is one, else a float;
+    element by element for an array, list or tuple (_ufunc.elementwise)."""
     cdef double av, bv, da, db
     cdef bint a_node = isinstance(a, Ops)
     cdef bint b_node = isinstance(b, Ops)
+    if (not a_node and _sequence(a)) or (not b_node and _sequence(b)):
+        return _ufunc.elementwise(_BINARY_FUNCTIONS[op], (a, b), Ops)
     av = (<Ops>a).val if a_node else _real(a)
     bv = (<Ops>b).val if b_node else _real(b)
     if a_node or b_node:
@@ -754,10 +765,13 @@ cdef object _binary(int op, object a, object b):
 
 
 cdef object _function1(int op, object x):
-    """The module function of a unary primitive: a node of a node, a float of a number."""
+    """The module function of a unary primitive: a node of a node, a float of a number;
+    element by element for an array, list or tuple (_ufunc.elementwise)."""
     cdef double d
     if isinstance(x, Ops):
         return _unary(op, <Ops>x)
+    if _sequence(x):
+        return _ufunc.elementwise(_UNARY_FUNCTIONS[op], (x,), Ops)
     return _unary_quiet(op, _real(x), &d)
 
 
@@ -1159,6 +1173,13 @@ for _name, _method in _OPS_METHODS.items():
 del _name, _method
 
 _UFUNCS = {name: globals()[name] for name in PRIMITIVES}
+# The module functions by opcode, for _function1 and _binary to apply element by element.
+_UNARY_FUNCTIONS = [None] * len(_UNARY_CLASSES)
+_BINARY_FUNCTIONS = [None] * len(_BINARY_CLASSES)
+for _name, _cls in PRIMITIVES.items():
+    _i, _arity = _CLASS_OPS[_cls]
+    (_UNARY_FUNCTIONS if _arity == 1 else _BINARY_FUNCTIONS)[_i] = _UFUNCS[_name]
+del _name, _cls, _i, _arity
 _UFUNCS.update({alias: _UFUNCS[name] for alias, name in _UFUNC_ALIASES.items()})
 # The operators that take lists and tuples as arrays, as np.float64's do: not * (a list
 # times a number is repetition, which a float refuses) and not ** (its path is its own).

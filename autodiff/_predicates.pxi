@@ -17,18 +17,24 @@ cdef double _predicate_value(str name, object x) except? -1.0:
 
 def _predicate_isfinite(x):
     """isfinite(x): True if the value of x (a node or a number) is neither inf nor nan."""
+    if _sequence(x):                    # a bool array, as np.isfinite of float64
+        return _ufunc.elementwise(_predicate_isfinite, (x,), Ops, bool)
     cdef double v = _predicate_value("isfinite", x)
     return v == v and v != _C_INF and v != -_C_INF
 
 
 def _predicate_isnan(x):
     """isnan(x): True if the value of x (a node or a number) is nan."""
+    if _sequence(x):                    # a bool array, as np.isnan of float64
+        return _ufunc.elementwise(_predicate_isnan, (x,), Ops, bool)
     cdef double v = _predicate_value("isnan", x)
     return v != v
 
 
 def _predicate_isinf(x):
     """isinf(x): True if the value of x (a node or a number) is inf or -inf."""
+    if _sequence(x):                    # a bool array, as np.isinf of float64
+        return _ufunc.elementwise(_predicate_isinf, (x,), Ops, bool)
     cdef double v = _predicate_value("isinf", x)
     return v == _C_INF or v == -_C_INF
 
@@ -36,6 +42,8 @@ def _predicate_isinf(x):
 def _predicate_signbit(x):
     """signbit(x): True if the sign bit of the value of x (a node or a number) is set (-0.0
     too).  A nan's sign bit is what made it, which IEEE leaves unspecified."""
+    if _sequence(x):                    # a bool array, as np.signbit of float64
+        return _ufunc.elementwise(_predicate_signbit, (x,), Ops, bool)
     cdef double v = _predicate_value("signbit", x)
     return _c_copysign(1.0, v) < 0.0
 

@@ -4,11 +4,13 @@
 either side of an operator (``np.float64(2.0) * x``) gives a node.  When an array is
 involved, NumPy's object loops do the work and call the nodes' operators and methods
 element by element.  A ufunc that autodiff does not support on a lone node is a
-``TypeError`` that names it.
+``TypeError`` that names it.  Where NumPy has no object loop (``np.logaddexp``,
+``np.copysign``, the predicates, ``np.modf``, SciPy's special ufuncs), the module function
+of that name takes arrays and applies itself element by element (``elementwise``).
 
 The rest is what ``np.float64`` does and a node should do the same: lists and tuples on
 either side of an operator broadcast as arrays (``x - [3, 5]`` is an object array of
-nodes); ``np.nan_to_num``, ``np.clip`` and ``np.where`` of lone nodes (through
+nodes); ``np.nan_to_num``, ``np.clip``, ``np.where`` and ``np.sinc`` of lone nodes (through
 ``__array_function__``), and ``nan_to_num``/``clip`` for object arrays of nodes, which
 NumPy's own cannot handle (``np.nan_to_num`` returns object arrays unchanged).
 """
@@ -37,17 +39,22 @@ _COMPARISONS = frozenset(("less", "less_equal", "greater", "greater_equal"))
 # Module functions that return a bool of a node (added with the primitives), by ufunc name.
 PREDICATES = ("isfinite", "isnan", "isinf", "signbit")
 
+# Ufuncs of a lone node made of primitives here, by name (no module function of theirs).
+COMPOSED = ("modf",)
+
 
 def dispatch(functions, node_type, ufunc, method, inputs, kwargs, namespace=None):
     """Apply ``ufunc`` to inputs holding at least one node; ``functions`` maps names to the
     engine's module functions, ``namespace`` is the engine module's dict (for the
-    predicates, looked up when called)."""
+    predicates, looked up when called, and the functions ``modf`` is made of)."""
     scalars = [_scalar(i, node_type) for i in inputs]
     if method == "__call__" and not kwargs and None not in scalars:
         name = ufunc.__name__
         op = _OPERATORS.get(name) or functions.get(name)
         if op is None and name in PREDICATES and namespace is not None:
             op = namespace.get(name)
+        if op is None and name in COMPOSED and namespace is not None:
+            return modf(namespace, node_type, *scalars)
         if op is None:
             raise TypeError(f"autodiff has no {name!r} for nodes (np.{name} of a node); "
                             f"see autodiff.PRIMITIVES for the functions it differentiates")
@@ -135,17 +142,73 @@ def _power_of_ten(n):
     return ret
 
 
-def round_digits(namespace, node, ndigits):
+def round_digits(rint, multiply, divide, node, ndigits):
     """``round(node, ndigits)`` as ``round(np.float64, ndigits)``: ``rint(x * 10**n) / 10**n``
-    (``rint(x / 10**-n) * 10**-n`` for n < 0), a node made of primitives, so its derivative
-    is rint's (0) and ``record`` replays it."""
+    (``rint(x / 10**-n) * 10**-n`` for n < 0), a node made of the engine's primitives
+    ``rint``, ``multiply`` and ``divide`` (its module functions), so its derivative is
+    rint's (0) and ``record`` replays it."""
     n = operator.index(ndigits)
-    rint = namespace["rint"]
     if n >= 0:
         f = _power_of_ten(n)
-        return namespace["divide"](rint(namespace["multiply"](node, f)), f)
+        return divide(rint(multiply(node, f)), f)
     f = _power_of_ten(-n)
-    return namespace["multiply"](rint(namespace["divide"](node, f)), f)
+    return multiply(rint(divide(node, f)), f)
+
+# --------------------------------------------------------------------------------------
+# Ufuncs without a NumPy object loop: modf and sinc of a lone node, made of primitives;
+# the module functions element by element on arrays
+# --------------------------------------------------------------------------------------
+
+
+def modf(namespace, node_type, x):
+    """``np.modf`` of a node: (fractional part, integral part), NumPy's values.
+
+    The fractional part is ``fmod(x, 1.0)`` (exact, the sign of x, as C's modf), derivative
+    1; the integral part ``trunc(x)``, derivative 0.  At +-inf, where fmod is nan, modf's
+    fractional part is +-0.0: ``copysign(0.0, x)``, derivative 0.  All primitives, so
+    ``record`` replays them (the inf case is the example's branch, as any branch on a value).
+    """
+    frac = (namespace["copysign"](0.0, x) if math.isinf(x.value)
+            else namespace["fmod"](x, 1.0))
+    return frac, namespace["trunc"](x)
+
+
+def sinc(namespace, x):
+    """``np.sinc`` of a node: ``sin(pi x) / (pi x)`` as NumPy computes it (``y = pi * x``,
+    then ``sin(y) / y``), with sinc's derivative.
+
+    Where ``|y| < 1e-3`` it is the series ``1 + y**2 (-1/6 + y**2 / 120)`` instead (its
+    truncation error, ``y**6 / 5040``, is below an ulp): ``sin(y) / y`` there has the value
+    but not the derivative, whose two terms ``cos(y) / y`` and ``sin(y) / y**2`` cancel (to
+    0 instead of ``-pi**2 x / 3`` once ``cos(y)`` rounds to 1, to ``inf - inf = nan`` for
+    subnormal x, and to 0 / 0 at 0).  The series is 1.0 where ``|y| < 1e-8`` (NumPy's value,
+    0 included) and within an ulp of NumPy's value up to 1e-3; its derivative is 0 at 0.
+    """
+    multiply, add = namespace["multiply"], namespace["add"]
+    y = multiply(math.pi, x)
+    if abs(y.value) < 1e-3:
+        y2 = multiply(y, y)
+        return add(1.0, multiply(y2, add(-1.0 / 6.0, namespace["divide"](y2, 120.0))))
+    return namespace["divide"](namespace["sin"](y), y)
+
+
+def elementwise(function, args, node_type, dtype=np.float64):
+    """``function`` (a module function or predicate of numbers and nodes) applied element by
+    element to its arguments taken as arrays, broadcasting as a ufunc does.
+
+    An object array of nodes where any element is a node; else an array of ``dtype``
+    (float64, bool for a predicate), as the NumPy ufunc of that name gives on float64.  A
+    0-d result is the element itself.  This is what ``autodiff.logaddexp(v, w)`` does for
+    object arrays, for which NumPy's ``np.logaddexp`` has no loop.
+    """
+    with np.errstate(all="ignore"):     # quiet, as the module functions are on numbers
+        out = np.frompyfunc(function, len(args), 1)(*args)
+    if not isinstance(out, np.ndarray):
+        return out
+    flat = out.reshape(-1).tolist()
+    if dtype is np.float64 and any(isinstance(v, node_type) for v in flat):
+        return out
+    return out.astype(dtype)
 
 # --------------------------------------------------------------------------------------
 # nan_to_num, clip and where, of lone nodes and of object arrays of nodes
@@ -230,8 +293,11 @@ def _clip_arguments(a, a_min=None, a_max=None, out=None, *, min=None, max=None, 
 
 
 def array_function(namespace, node_type, func, types, args, kwargs):
-    """``__array_function__`` of a node: ``np.nan_to_num``, ``np.clip`` and ``np.where``
-    with a lone node as an argument go to autodiff's; everything else to NumPy's own."""
+    """``__array_function__`` of a node: ``np.nan_to_num``, ``np.clip``, ``np.where`` and
+    ``np.sinc`` with a lone node as an argument go to autodiff's; everything else to
+    NumPy's own."""
+    if func is np.sinc and len(args) == 1 and not kwargs and isinstance(args[0], node_type):
+        return sinc(namespace, args[0])
     if func is np.nan_to_num:
         return namespace["nan_to_num"](*args, **kwargs)
     if func is np.clip:

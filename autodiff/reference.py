@@ -15,6 +15,7 @@ tutorial enumerates every route from the root (exponential on shared subexpressi
     >>> d.value, get_gradients(d)[a]
     (28.0, 11.0)
 """
+import functools
 import math
 import numbers
 import operator
@@ -558,14 +559,16 @@ class Ops:
     def __rfloordiv__(self, other):  # other // self
         return _binary(FloorDivide, other, self)
 
+    # What is not a number as % and // take it: a list or tuple as an array, an array by its
+    # own reflected divmod (np.divmod, _ufunc.dispatch), anything else NotImplemented.
     def __divmod__(self, other):
-        if _operand(other) is None and not isinstance(other, (np.ndarray, list, tuple)):
-            return NotImplemented
+        if _operand(other) is None:
+            return _ufunc.with_sequence(divmod, self, other)
         return self // other, self % other
 
     def __rdivmod__(self, other):   # divmod(other, self)
-        if _operand(other) is None and not isinstance(other, (np.ndarray, list, tuple)):
-            return NotImplemented
+        if _operand(other) is None:
+            return _ufunc.with_sequence(divmod, other, self)
         return other // self, other % self
 
     def __pow__(self, other, mod=None):
@@ -608,7 +611,7 @@ class Ops:
             return round(self.value)
         # As np.float64 rounds to digits, made of primitives: a node whose derivative is
         # rint's 0 and that record replays (a float would be frozen at the example).
-        return _ufunc.round_digits(globals(), self, ndigits)
+        return _ufunc.round_digits(rint, multiply, divide, self, ndigits)
 
     # A real number is its own real part (np.var, np.std, np.linalg.norm call .real and
     # .conjugate(): the latter is the primitive conjugate, a Conjugate node); imag is 0.
@@ -724,14 +727,25 @@ def _binary_new(cls, name, a, b):
     return self
 
 
+def _sequence(x):
+    """Whether x (not a node) is an array, list or tuple."""
+    return isinstance(x, (np.ndarray, list, tuple))
+
+
 def _function1(cls, x):
-    """A module function: a node of a node, a float of a number."""
+    """A module function: a node of a node, a float of a number; element by element for an
+    array, list or tuple (_ufunc.elementwise)."""
+    if _sequence(x):
+        return _ufunc.elementwise(functools.partial(_function1, cls), (x,), Ops)
     node = cls(x)
     return node if isinstance(x, Ops) else node.value
 
 
 def _function2(cls, a, b):
-    """A module function: a node if a or b is a node, a float of numbers."""
+    """A module function: a node if a or b is a node, a float of numbers; element by element
+    for an array, list or tuple (_ufunc.elementwise)."""
+    if _sequence(a) or _sequence(b):
+        return _ufunc.elementwise(functools.partial(_function2, cls), (a, b), Ops)
     node = cls(a, b)
     return node if isinstance(a, Ops) or isinstance(b, Ops) else node.value
 
@@ -765,22 +779,30 @@ def _predicate_value(name, x):
 
 def isfinite(x):
     """isfinite(x): True if the value of x (a node or a number) is neither inf nor nan."""
+    if _sequence(x):                    # a bool array, as np.isfinite of float64
+        return _ufunc.elementwise(isfinite, (x,), Ops, bool)
     return math.isfinite(_predicate_value("isfinite", x))
 
 
 def isnan(x):
     """isnan(x): True if the value of x (a node or a number) is nan."""
+    if _sequence(x):                    # a bool array, as np.isnan of float64
+        return _ufunc.elementwise(isnan, (x,), Ops, bool)
     return math.isnan(_predicate_value("isnan", x))
 
 
 def isinf(x):
     """isinf(x): True if the value of x (a node or a number) is inf or -inf."""
+    if _sequence(x):                    # a bool array, as np.isinf of float64
+        return _ufunc.elementwise(isinf, (x,), Ops, bool)
     return math.isinf(_predicate_value("isinf", x))
 
 
 def signbit(x):
     """signbit(x): True if the sign bit of the value of x (a node or a number) is set (-0.0
     too).  A nan's sign bit is what made it, which IEEE leaves unspecified."""
+    if _sequence(x):                    # a bool array, as np.signbit of float64
+        return _ufunc.elementwise(signbit, (x,), Ops, bool)
     return math.copysign(1.0, _predicate_value("signbit", x)) < 0.0
 
 

@@ -56,22 +56,27 @@ def _cases():
                           lambda ad, x, y, op=op, b=bad: op(x * y, b)))
             cases.append((f"{label} {sym} node", TypeError,
                           lambda ad, x, y, op=op, b=bad: op(b, x * y)))
+        # A module function (and a node's method) takes a list as an array, element by
+        # element, as NumPy's ufunc does (test_numpy_protocol); a node class does not.
+        functions = label != "list"
         for name in UNARY_NAMES:
-            cases.append((f"{name}({label})", TypeError,
-                          lambda ad, x, y, n=name, b=bad: getattr(ad, n)(b)))
+            if functions:
+                cases.append((f"{name}({label})", TypeError,
+                              lambda ad, x, y, n=name, b=bad: getattr(ad, n)(b)))
             cases.append((f"{name} class({label})", TypeError,
                           lambda ad, x, y, n=name, b=bad: ad.PRIMITIVES[n](b)))
         for name in BINARY_NAMES:
-            cases.append((f"{name}(node, {label})", TypeError,
-                          lambda ad, x, y, n=name, b=bad: getattr(ad, n)(x, b)))
-            cases.append((f"{name}({label}, node)", TypeError,
-                          lambda ad, x, y, n=name, b=bad: getattr(ad, n)(b, x)))
-            cases.append((f"{name}({label}, number)", TypeError,
-                          lambda ad, x, y, n=name, b=bad: getattr(ad, n)(b, 2.0)))
+            if functions:
+                cases.append((f"{name}(node, {label})", TypeError,
+                              lambda ad, x, y, n=name, b=bad: getattr(ad, n)(x, b)))
+                cases.append((f"{name}({label}, node)", TypeError,
+                              lambda ad, x, y, n=name, b=bad: getattr(ad, n)(b, x)))
+                cases.append((f"{name}({label}, number)", TypeError,
+                              lambda ad, x, y, n=name, b=bad: getattr(ad, n)(b, 2.0)))
+                cases.append((f"node.{name}({label})", TypeError,
+                              lambda ad, x, y, n=name, b=bad: getattr(x, n)(b)))
             cases.append((f"{name} class(node, {label})", TypeError,
                           lambda ad, x, y, n=name, b=bad: ad.PRIMITIVES[n](x, b)))
-            cases.append((f"node.{name}({label})", TypeError,
-                          lambda ad, x, y, n=name, b=bad: getattr(x, n)(b)))
     # pow with a modulus has no meaning for nodes; it must not be silently ignored
     cases.append(("pow(node, 2, 5)", TypeError, lambda ad, x, y: pow(x, 2, 5)))
     # gradients of something that is not a node

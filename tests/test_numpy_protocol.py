@@ -405,7 +405,7 @@ def _supported(ad):
     names = set(ad.PRIMITIVES) | set(_ufunc._OPERATORS)
     names |= {alias for p in _primitives.TABLE for alias in p.ufuncs}
     names |= {n for n in _ufunc.PREDICATES if hasattr(ad, n)}
-    return names
+    return names | set(_ufunc.COMPOSED)
 
 
 def test_unsupported_ufuncs_name_themselves(ad):
@@ -443,6 +443,270 @@ def test_predicates_give_plain_bools(ad, name):
     for v in VALUES + NONFINITE:
         got = u(ad.Var(v))
         assert type(got) is bool and got == bool(u(np.float64(v))), (name, v, got)
+
+# ----------------------------------------------------------------------------------------
+# Ufuncs that NumPy has no object loop for: a lone node goes through the node's
+# __array_ufunc__; an object array raises NumPy's TypeError naming the ufunc, and the module
+# function of that name (ad.logaddexp(v, w)) is the way, element by element
+# ----------------------------------------------------------------------------------------
+
+try:
+    import scipy.special as scipy_special
+except ImportError:                        # SciPy is optional: its ufuncs are skipped
+    scipy_special = None
+
+# (where the ufunc is, its name, autodiff's function, points checked for the value and the
+# derivative, points checked for the value only: kinks, edges, non-finite)
+NO_OBJECT_LOOP = [
+    ("np", "logaddexp", "logaddexp", [(0.5, -1.0), (-3.0, 2.5), (40.0, -2.0)],
+     [(3.0, 3.0), (-800.0, -801.0), (1e300, 1.0), (math.inf, 1.0), (-math.inf, -math.inf)]),
+    ("np", "logaddexp2", "logaddexp2", [(0.5, -1.0), (-3.0, 2.5), (40.0, -2.0)],
+     [(3.0, 3.0), (-1100.0, -1101.0), (math.inf, 1.0), (math.nan, 1.0)]),
+    ("np", "copysign", "copysign", [(1.5, -2.0), (-1.5, 2.0), (2.5, 3.0), (-0.5, -0.25)],
+     [(0.0, -1.0), (2.0, -0.0), (-2.0, 0.0), (math.inf, -1.0)]),
+    ("np", "heaviside", "heaviside", [(-1.0, 0.5), (2.0, 0.5), (-0.5, 1.0)],
+     [(0.0, 0.5), (-0.0, 0.25), (math.inf, 0.5), (math.nan, 0.5)]),
+    ("scipy", "erf", "erf", [(-1.2,), (0.3,), (2.5,)], [(0.0,), (30.0,), (-math.inf,)]),
+    ("scipy", "erfc", "erfc", [(-1.2,), (0.3,), (2.5,)], [(0.0,), (30.0,), (-math.inf,)]),
+    ("scipy", "gammaln", "gammaln", [(0.5,), (3.7,), (-2.5,), (12.0,)], [(1.0,), (2.0,)]),
+    ("scipy", "psi", "digamma", [(0.5,), (3.7,), (-2.5,), (12.0,)], [(1.0,)]),
+    ("scipy", "expit", "expit", [(-3.0,), (0.0,), (4.0,)], [(-800.0,), (800.0,)]),
+    ("scipy", "logit", "logit", [(0.1,), (0.5,), (0.9,)], [(0.0,), (1.0,)]),
+    ("scipy", "ndtr", "ndtr", [(-2.0,), (0.3,), (1.5,)], [(0.0,), (-40.0,)]),
+    ("scipy", "log_ndtr", "log_ndtr", [(-5.0,), (0.3,), (2.0,)], [(-30.0,), (40.0,)]),
+    ("scipy", "xlogy", "xlogy", [(2.0, 0.5), (0.7, 3.0), (-1.5, 2.0)],
+     [(0.0, 0.0), (0.0, 2.0), (1.0, 0.0)]),
+    ("scipy", "xlog1py", "xlog1py", [(2.0, 0.5), (0.7, 3.0), (-1.5, 2.0)],
+     [(0.0, -1.0), (0.0, 2.0), (1.0, -1.0)]),
+]
+NO_LOOP_IDS = [f"{where}.{name}" for where, name, *_ in NO_OBJECT_LOOP]
+
+
+def _no_loop_case(ad, where, name, function):
+    """(the ufunc, autodiff's function); skips where SciPy or the primitive is missing."""
+    if where == "scipy" and scipy_special is None:
+        pytest.skip("SciPy is not installed")
+    if function not in ad.PRIMITIVES:
+        pytest.skip(f"{function} is not in this build's table yet")
+    u = getattr(np if where == "np" else scipy_special, name)
+    assert isinstance(u, np.ufunc)
+    # The premise: NumPy has no object loop for it (if it gains one, this test is moot).
+    assert not any(t.split("->")[0] == "O" * u.nin for t in u.types), name
+    return u, getattr(ad, function)
+
+
+def _float64_value(u, point):
+    with np.errstate(all="ignore"):
+        return float(u(*map(np.float64, point)))
+
+
+def _close(got, want):
+    """Within 4 ulp of max(1, |want|): NumPy's and SciPy's float64 kernels need not round
+    as libm does (gammaln(-2.5) = -0.0562..., near a zero, differs in the 14th ulp)."""
+    if math.isnan(want) or math.isinf(want):
+        return same_float(got, want)
+    return abs(got - want) <= 4 * 2.0 ** -52 * max(1.0, abs(want))
+
+
+def _forms(ad, point):
+    """Each way to hold the operands: all nodes, and (binary) one node and one number."""
+    forms = [[ad.Var(v) for v in point]]
+    if len(point) == 2:
+        forms += [[ad.Var(point[0]), point[1]], [point[0], ad.Var(point[1])]]
+    return forms
+
+
+@pytest.mark.parametrize("case", NO_OBJECT_LOOP, ids=NO_LOOP_IDS)
+def test_no_object_loop_ufuncs_on_a_lone_node(ad, case):
+    where, name, function, smooth, edges = case
+    u, f = _no_loop_case(ad, where, name, function)
+    for point in smooth + edges:
+        want = _float64_value(u, point)
+        for operands in _forms(ad, point):
+            with np.errstate(all="ignore"):
+                y = u(*operands)
+            assert isinstance(y, ad.Ops), (name, point, y)
+            assert same_float(y.value, f(*point)), (name, point, y.value)   # the function
+            assert _close(y.value, want), (name, point, y.value, want)     # NumPy's value
+    for point in smooth:
+        nodes = [ad.Var(v) for v in point]
+        got = ad.gradients(u(*nodes), nodes)
+        for k in range(len(point)):
+            def moved(t, k=k):
+                p = list(point)
+                p[k] = t
+                return _float64_value(u, p)
+            assert got[k] == pytest.approx(central(moved, point[k]), rel=1e-6, abs=1e-8), (
+                name, point, k, got)
+
+
+@pytest.mark.parametrize("case", NO_OBJECT_LOOP, ids=NO_LOOP_IDS)
+def test_no_object_loop_ufuncs_on_object_arrays_through_the_module_function(ad, case):
+    where, name, function, smooth, edges = case
+    u, f = _no_loop_case(ad, where, name, function)
+    points = smooth + edges
+    columns = [np.array(c, dtype=np.float64) for c in zip(*points)]
+    leaves = [ad.to_var(c) for c in columns]
+    # NumPy's own raises, naming the ufunc
+    with pytest.raises(TypeError, match=name):
+        u(*leaves)
+    # the module function: element by element, each element what it is of lone nodes
+    with np.errstate(all="ignore"):
+        out = f(*leaves)
+    assert isinstance(out, np.ndarray) and out.dtype == object and out.shape == (len(points),)
+    for y, point in zip(out, points):
+        assert isinstance(y, ad.Ops)
+        assert same_float(y.value, f(*point)), (name, point)
+    smooth_leaves = [ad.to_var(np.array(c, dtype=np.float64)) for c in zip(*smooth)]
+    total = np.sum(f(*smooth_leaves))
+    for k, leaf in enumerate(smooth_leaves):
+        want = []
+        for point in smooth:
+            nodes = [ad.Var(v) for v in point]
+            want.append(ad.gradients(f(*nodes), nodes[k]))
+        assert_same_floats(floats(ad.gradients(total, leaf)), want, f"{name} d/d{k}")
+    # numbers only: the float64 array of the same values; lists and broadcasting as a ufunc
+    with np.errstate(all="ignore"):
+        plain = f(*[c.tolist() for c in columns])
+    assert plain.dtype == np.float64
+    assert_same_floats(floats(plain), [f(*p) for p in points], name)
+    if len(points[0]) == 2:
+        grid = f(leaves[0][:, None], columns[1][None, :])
+        assert grid.shape == (len(points), len(points))
+        assert same_float(grid[0, 1].value, f(points[0][0], points[1][1]))
+
+
+@pytest.mark.parametrize("name", _ufunc.PREDICATES)
+def test_predicates_of_object_arrays_through_the_module_function(ad, name):
+    u, f = getattr(np, name), getattr(ad, name)
+    values = np.array(VALUES + NONFINITE).reshape(1, -1)
+    v = ad.to_var(values)
+    with pytest.raises(TypeError, match=name):
+        u(v)                                    # NumPy has no object loop
+    for arg in (v, values, values.tolist(), [ad.Var(1.0), 2.0]):
+        got = f(arg)
+        want = u(np.asarray(ad.to_vals(arg), dtype=np.float64))
+        assert isinstance(got, np.ndarray) and got.dtype == bool
+        assert got.tolist() == want.tolist(), (name, arg)
+    assert f(np.array([])).dtype == bool
+
+
+def test_modf_of_a_lone_node(ad):
+    for v in VALUES + NONFINITE:
+        x = ad.Var(v)
+        frac, whole = np.modf(x)
+        assert isinstance(frac, ad.Ops) and isinstance(whole, ad.Ops)
+        want = np.modf(np.float64(v))
+        assert_same_floats([frac.value, whole.value], floats(want), f"modf({v})")
+        finite = math.isfinite(v)
+        assert ad.gradients(frac, x) == (1.0 if finite or math.isnan(v) else 0.0), v
+        assert ad.gradients(whole, x) == 0.0
+    # central differences of the fractional part, away from its jumps
+    for v in (0.3, -2.7, 12.25):
+        x = ad.Var(v)
+        assert ad.gradients(np.modf(x)[0], x) == pytest.approx(
+            central(lambda t: math.modf(t)[0], v), rel=1e-6)
+
+
+def test_modf_of_object_arrays(ad):
+    v = ad.to_var([2.5, -0.75, 3.0])
+    with pytest.raises(TypeError, match="modf"):
+        np.modf(v)                              # NumPy has no object loop
+    frac, whole = np.frompyfunc(np.modf, 1, 2)(v)     # the documented way: the lone node's
+    assert_same_floats(floats(ad.to_vals(frac)) + floats(ad.to_vals(whole)),
+                       [0.5, -0.75, 0.0, 2.0, -0.0, 3.0], "modf")
+    assert floats(ad.gradients(np.sum(frac * 2.0 + whole), v)) == [2.0, 2.0, 2.0]
+
+
+SINC_POINTS = [0.0, -0.0, 0.5, -0.5, 1.0, -2.0, 1e-10, -1e-300, 3.3, -7.25, 1e6, 5e-324,
+               3.1e-9, 3.3e-9, -3.2e-9, 1e-5, -2e-4, 3.1e-4, 3.3e-4, 1e-3, math.inf,
+               -math.inf, math.nan]
+
+
+def test_sinc_of_a_lone_node(ad):
+    for v in SINC_POINTS:
+        x = ad.Var(v)
+        y = np.sinc(x)
+        assert isinstance(y, ad.Ops), (v, y)
+        with np.errstate(invalid="ignore"):             # NumPy's sin(inf) warns
+            want = np.sinc(np.float64(v))
+        if v == 0.0:
+            assert y.value == 1.0 and want == 1.0
+            assert same_float(ad.gradients(y, x), 0.0)  # sinc'(0) = 0, not 0 / 0
+            continue
+        t = math.pi * v                                  # NumPy's formula, with libm's sin
+        if abs(t) < 1e-8:
+            assert y.value == 1.0 == want
+        elif abs(t) < 1e-3:                              # the series: within an ulp
+            assert abs(y.value - math.sin(t) / t) <= 2.0 ** -53, v
+        else:
+            assert same_float(y.value, math.sin(t) / t if math.isfinite(v) else math.nan), v
+        assert abs(y.value - want) <= 1e-15 * max(1.0, abs(want)) or same_float(
+            y.value, float(want)), (v, y.value, want)
+        if math.isfinite(v) and abs(v) < 1e5:
+            d = ad.gradients(y, x)
+            # (cos(t) - sin(t) / t) / x, or its series -pi**2 x / 3 where that cancels
+            analytic = ((math.cos(t) - math.sin(t) / t) / v if abs(t) > 1e-3
+                        else -math.pi ** 2 * v / 3 * (1 - t * t / 10))
+            assert d == pytest.approx(analytic, rel=1e-9, abs=1e-300), v
+            if abs(v) > 1e-3:
+                assert d == pytest.approx(central(lambda s: float(np.sinc(s)), v, 1e-7),
+                                          rel=1e-6, abs=1e-9), v
+
+
+def test_sinc_of_object_arrays(ad):
+    values = [0.0, 0.5, -1.5]
+    v = ad.to_var(values)
+    with pytest.raises(TypeError, match="sin"):
+        np.sinc(v)          # NumPy's puts a float at 0, whose object loop then fails
+    y = np.frompyfunc(np.sinc, 1, 1)(v)               # the documented way: the lone node's
+    assert_same_floats(floats(ad.to_vals(y)), [np.sinc(ad.Var(t)).value for t in values])
+    assert ad.gradients(np.sum(y), v)[0] == 0.0
+
+
+def test_record_replays_the_elementwise_functions_modf_and_sinc(ad):
+    """A tape of the forms above replays as a fresh graph does, at other points."""
+    def f(x):
+        frac, whole = np.modf(x[0] * 3.0)
+        return (np.sum(ad.logaddexp(x, x[::-1] * 0.5)) + np.sinc(x[1]) + frac * whole
+                + np.sum(ad.erf(x) * ad.isfinite(x)))
+
+    tape = ad.record(f, np.array([0.3, -1.2, 2.0]))
+    for point in ([0.3, -1.2, 2.0], [1.7, 0.25, -0.5], [-2.2, 0.5, 0.1]):
+        point = np.array(point)
+        value, grad = tape.value_and_grad(point)
+        want_value, want_grad = ad.value_and_grad(f)(point)
+        assert same_float(value, want_value), point
+        assert_same_floats(floats(grad), floats(want_grad), f"record at {point}")
+
+
+def _no_loop_results(ad):
+    """Values and gradients of everything above, for the engines' bit-for-bit comparison."""
+    out = []
+    for where, name, function, smooth, edges in NO_OBJECT_LOOP:
+        if (where == "scipy" and scipy_special is None) or function not in ad.PRIMITIVES:
+            continue
+        u = getattr(np if where == "np" else scipy_special, name)
+        for point in smooth + edges:
+            nodes = [ad.Var(v) for v in point]
+            with np.errstate(all="ignore"):
+                y = u(*nodes)
+                leaves = [ad.to_var([v, v]) for v in point]
+                z = np.sum(getattr(ad, function)(*leaves))
+            out += [y.value] + ad.gradients(y, nodes) + [z.value]
+            out += [g for leaf in leaves for g in floats(ad.gradients(z, leaf))]
+    for v in VALUES + NONFINITE + SINC_POINTS:
+        x = ad.Var(v)
+        frac, whole = np.modf(x)
+        y = np.sinc(x)
+        out += [frac.value, whole.value, y.value, ad.gradients(frac, x), ad.gradients(y, x)]
+    return out
+
+
+def test_engines_agree_bit_for_bit_where_numpy_has_no_object_loop():
+    assert autodiff.ENGINE == "compiled"
+    assert_same_floats(_no_loop_results(autodiff), _no_loop_results(autodiff.reference),
+                       "compiled vs reference")
 
 # ----------------------------------------------------------------------------------------
 # The two engines agree bit for bit on all of it
