@@ -26,6 +26,7 @@ Memory per node (workload 6) reuses the chain; see ``report.py``.
 import collections
 import itertools
 import math
+import os
 import random
 import sys
 
@@ -65,6 +66,9 @@ def peer(name):
                 import autograd as module
                 import autograd.numpy  # noqa: F401
             elif name == "jax":
+                # one thread, like torch: XLA reads this when it starts
+                os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                      "intra_op_parallelism_threads=1")
                 import jax as module
                 module.config.update("jax_enable_x64", True)
                 import jax.numpy  # noqa: F401
