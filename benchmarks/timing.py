@@ -33,6 +33,8 @@ class Settings:
     repeats: int = 7
     budget: float = 5.0
     compile_repeats: int = 2        # jitted peers: fresh compiles timed, the best kept
+    collect: bool = True            # gc.collect() before each sample (tests turn it off:
+                                    # with JAX and torch loaded it costs ~0.1 s a time)
 
 
 @dataclass
@@ -81,7 +83,7 @@ def plan(fn, settings):
     return number, samples, one
 
 
-def rounds(samplers, plans, failures):
+def rounds(samplers, plans, failures, collect=True):
     """Interleaved rounds: {name: [sample, ...]}; ``samplers[name](number)`` takes one sample.
     A sampler that raises is dropped, its error stored in ``failures[name]``."""
     runs = {name: [] for name in samplers}
@@ -89,7 +91,8 @@ def rounds(samplers, plans, failures):
         for name, sample in samplers.items():
             number, samples = plans[name][:2]
             if r < samples and name not in failures:
-                gc.collect()
+                if collect:
+                    gc.collect()
                 try:
                     runs[name].append(sample(number))
                 except Exception as error:      # reported, not fatal
@@ -116,7 +119,8 @@ def compare(fns, settings, failures=None):
                 fn()
             return (time.perf_counter() - t0) / number
         return sample
-    runs = rounds({name: sampler(fns[name]) for name in plans}, plans, failures)
+    runs = rounds({name: sampler(fns[name]) for name in plans}, plans, failures,
+                  settings.collect)
     return {name: Stat(min(rs), statistics.median(rs), plans[name][0], len(rs))
             for name, rs in runs.items() if rs and name not in failures}
 
@@ -178,7 +182,7 @@ def measure_impls(impls, settings, apart=None):
     failures = {}
     runs = rounds({impl.name: (lambda number, impl=impl:
                                _graph_sample(impl, number, plans[impl.name][2]))
-                   for impl in impls}, plans, failures)
+                   for impl in impls}, plans, failures, settings.collect)
     out = {}
     for impl in impls:
         if impl.name in failures:
