@@ -194,7 +194,6 @@ def _ours(tape_of, method, *args):
 
 def hvp_task(n):
     task = Task(f"hvp {n}", f"Hessian-vector product, Rosenbrock n = {n:,}")
-    task.compile_s = {}
     x, v = rosen_point(n)
     from scipy.optimize import rosen_der, rosen_hess_prod
     want_hv, want_g = rosen_hess_prod(x, v), rosen_der(x)
@@ -265,7 +264,6 @@ class _CasadiNp:
 
 def dense_hessian_task(n):
     task = Task("hessian", f"Dense Hessian, Rosenbrock n = {n:,}")
-    task.compile_s = {}
     x, _ = rosen_point(n)
     from scipy.optimize import rosen_der, rosen_hess
     want_h = rosen_hess(x)
@@ -307,7 +305,6 @@ def _casadi_hessian(task, x, want_h):
 
 def sparse_hessian_task(n):
     task = Task("sparse hessian", f"Sparse Hessian, Rosenbrock n = {n:,}")
-    task.compile_s = {}
     x, _ = rosen_point(n)
     from scipy.optimize import rosen_der, rosen_hess
     want_h = rosen_hess(x)
@@ -344,7 +341,6 @@ def sparse_hessian_task(n):
 def jacobian_task(m, n_params):
     assert n_params == 4, "the residual model has 4 parameters"
     task = Task("jacobian", f"Jacobian, least-squares residuals, m = {m}, n = {n_params}")
-    task.compile_s = {}
     t, y = lsq_data(m)
     p = LSQ_P.copy()
     want = lsq_jacobian(p, t)
@@ -383,7 +379,6 @@ def jacobian_task(m, n_params):
 
 def sparse_jacobian_task(n):
     task = Task("sparse jacobian", f"Sparse Jacobian, 1-D Bratu, n = m = {n:,} (tridiagonal)")
-    task.compile_s = {}
     u = bratu_point(n)
     want = bratu_jacobian(u)
     w = np.random.default_rng(7).uniform(-1.0, 1.0, n)
@@ -481,7 +476,7 @@ def targets(r):
             t.ratio("autodiff: tape.sparse_hessian", "autodiff: tape.value_and_grad"), 3.0)
         add("tape.sparse_hessian faster than CasADi's SX Hessian (÷ CasADi)",
             t.ratio("autodiff: tape.sparse_hessian", "CasADi SX hessian"), 1.0)
-        setup = getattr(t, "setup_s", None)
+        setup = t.setup_s
         add("sparse Hessian pattern and colouring set-up ≤ 20 ms",
             None if setup is None else setup * 1e3, 20.0, "{:.1f} ms")
     t = _task(r, "hessian")
@@ -530,7 +525,7 @@ def beyond_markdown(r):
                          fmt_ratio(row.seconds / base.seconds) if row.stat and base else "–",
                          note])
         extra = ""
-        if getattr(task, "setup_s", None) is not None:
+        if task.setup_s is not None:
             extra = f"\nFirst call's pattern and colouring set-up: {task.setup_s * 1e3:.1f} ms.\n"
         out.append(f"### {task.title}\n\n" +
                    table(["implementation", "µs/call (best)", "median", "÷ ours", "÷ base",

@@ -31,6 +31,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import autodiff  # noqa: F401
+except ImportError:                       # not installed: use the source tree
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import autodiff  # noqa: E402
 import timing  # noqa: E402

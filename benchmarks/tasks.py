@@ -47,6 +47,9 @@ class Task:
     key: str
     title: str
     rows: list = field(default_factory=list)
+    compile_s: dict = field(default_factory=dict)   # row name -> seconds to compile (JAX)
+    setup_s: float | None = None                    # a one-off set-up cost (sparsity)
+    ops: int | None = None                          # operations per point (long tapes)
 
     def add(self, name, make, check=None, kind="peer", note="", units=1):
         """Add a row.  ``make()`` builds and returns the zero-argument call to time (tape
