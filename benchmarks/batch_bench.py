@@ -356,7 +356,7 @@ WORKERS_1 = "autodiff: tape.vmap().value_and_grad, workers=1"
 def targets(r, cfg):
     rows = []
 
-    def add(label, value, ok_if, fmt="{:.2f}×"):
+    def add(label, value, ok_if, fmt="{:.3g}×"):
         if value is None:
             rows.append((label, "not measured (not available, failed or wrong)", False))
         else:

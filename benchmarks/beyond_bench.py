@@ -461,7 +461,7 @@ def targets(r):
     """(target, measured, met) rows of issue 12; a missing figure is a MISS that says why."""
     rows = []
 
-    def add(label, value, limit, fmt="{:.2f}×", le=True):
+    def add(label, value, limit, fmt="{:.3g}×", le=True):
         if value is None:
             rows.append((label, "not measured (not available, failed or wrong)", False))
         else:
