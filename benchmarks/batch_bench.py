@@ -16,6 +16,8 @@ run), one interleaved comparison (``tasks.Task``), in ns per point:
 Then the longer tapes, per point and per operation, batched against the single-point replay
 on the same points: the scalar MLP's loss (2-16-16-1 tanh, the weights of workload 3 fixed) as
 a function of the input point, and the chain of workload 1 (``cfg.batch_chain_n`` ops).
+Last, in a fresh process, the peak RSS growth (VmHWM, reset first through
+``/proc/self/clear_refs``) of one batched call at the largest N against its outputs' size.
 
 Checks before timing: the C loop equals NumPy's analytic partials (relative 1e-12) and the
 tutorial's printed partials at (230.3, 33.2); every peer equals the analytic partials
@@ -324,6 +326,55 @@ def _long_task(key, title, tape, columns, cfg):
 
 
 # ======================================================================================
+# Memory: peak RSS growth of one batched call, in a fresh process.
+# ======================================================================================
+
+_MEMORY_CHILD = r"""
+import json, sys
+sys.path[:0] = {paths!r}
+import numpy as np
+import autodiff, workloads as W
+
+def hwm():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+
+n = {n}
+rng = np.random.default_rng(13)
+A, B = rng.uniform(1.0, 4.0, n), rng.uniform(0.5, 3.0, n)
+tape = autodiff.record(W.tutorial_f, W.F_A, W.F_B, argnums=(0, 1))
+batched = tape.vmap()
+batched.value_and_grad(A[:1000], B[:1000])           # first-call allocations
+try:                                                 # reset the peak to the current RSS
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    reset = True
+except OSError:
+    reset = False
+before = hwm()
+out = batched.value_and_grad(A, B)
+print(json.dumps({{"growth": hwm() - before, "outputs": 3 * n * 8, "reset": reset}}))
+"""
+
+
+def memory_figure(n):
+    """Peak RSS growth (bytes) of ``tape.vmap().value_and_grad`` at n points against the
+    size of its outputs, in a fresh process; a dict with a ``note`` when it cannot run."""
+    import json
+    import subprocess
+    code = _MEMORY_CHILD.format(paths=[HERE] + [p for p in sys.path if p], n=n)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    try:
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]), n=n)
+    except Exception:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"n": n, "note": f"not measured ({last[:120]})"}
+
+
+# ======================================================================================
 # All of it.
 # ======================================================================================
 
@@ -345,7 +396,8 @@ def batch_results(cfg=None):
     long = long_tasks(cfg)
     for task in tasks + long:
         task.run(cfg.timer)
-    r = {"f": tasks, "long": long, "c_note": c_note, "cores": os.cpu_count()}
+    r = {"f": tasks, "long": long, "c_note": c_note, "cores": os.cpu_count(),
+         "memory": memory_figure(max(cfg.batch_points))}
     r["targets"] = targets(r, cfg)
     return r
 
@@ -377,6 +429,17 @@ def targets(r, cfg):
         add(f"{task.title}: batched ≥ 2× faster per point-op than single-point replay",
             task.ratio("autodiff: single-point replay (Python loop)", WORKERS_1),
             lambda x: x >= 2.0, "{:.1f}×")
+    mem = r.get("memory")
+    if mem:
+        label = (f"memory: peak RSS growth of a batched call at {mem['n']:,} points ≤ 1.1× "
+                 "its outputs + 1 MiB of workspace")
+        if "growth" in mem:
+            limit = 1.1 * mem["outputs"] + 2**20
+            rows.append((label, f"{mem['growth'] / 2**20:.1f} MiB for "
+                         f"{mem['outputs'] / 2**20:.1f} MiB of outputs",
+                         mem["growth"] <= limit))
+        else:
+            rows.append((label, mem["note"], False))
     if r["f"] and 2 in cfg.batch_workers:
         big = r["f"][-1]
         add(f"workers=2 ≥ 1.7× the single-worker throughput ({big.title})",
