@@ -110,7 +110,7 @@ def parse_args(argv=None):
         description="Run the benchmark workloads and write RESULTS.md and the charts.")
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                       help="small sizes, short samples (a minute or two)")
+                       help="small sizes, short samples (minutes, not tens of minutes)")
     modes.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                        help="tiny sizes: checks that every step and the rendering run")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
@@ -118,13 +118,25 @@ def parse_args(argv=None):
     parser.add_argument("--peers", default=",".join(PEERS),
                         help="comma-separated peers to run when installed (none: 'none'); "
                              "of: " + ", ".join(PEERS))
-    parser.add_argument("--out", default=HERE, help="directory for RESULTS.md and the PNGs")
+    parser.add_argument("--out", default=None,
+                        help="directory for RESULTS.md and the PNGs (default: benchmarks/ "
+                             "for a full run of every workload; a quick, smoke or partial "
+                             "run writes to a temporary directory, never over the committed "
+                             "results)")
     parser.add_argument("--memory-child", nargs=3, metavar=("IMPL", "N", "MODE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workloads = _names(args.workloads, WORKLOADS, parser, "workload")
     peers = () if args.peers.strip() == "none" else _names(args.peers, PEERS, parser, "peer")
-    cfg = Config.for_mode(args.mode or "full", workloads=workloads, peers=peers, out=args.out)
+    mode = args.mode or "full"
+    out = args.out
+    if out is None:
+        if mode == "full" and workloads == WORKLOADS:
+            out = HERE
+        else:
+            import tempfile
+            out = os.path.join(tempfile.gettempdir(), f"autodiff-bench-{mode}")
+    cfg = Config.for_mode(mode, workloads=workloads, peers=peers, out=out)
     return cfg, args
 
 

@@ -1,9 +1,12 @@
 """Run the benchmark workloads and write benchmarks/RESULTS.md and PNG charts.
 
     python benchmarks/report.py                         # every workload (long: tens of minutes)
-    python benchmarks/report.py --quick                 # small sizes, a few minutes
+    python benchmarks/report.py --quick                 # small sizes
     python benchmarks/report.py --smoke                 # tiny sizes: checks that it all runs
     python benchmarks/report.py --quick --workloads beyond,batch --peers jax,casadi
+
+Only a full run of every workload writes benchmarks/RESULTS.md and the charts beside it; a
+quick, smoke or partial run writes them to a temporary directory (printed), unless ``--out``.
 
 Each workload is one function ``workload_<name>(cfg) -> Result`` (a markdown section, its
 charts, the issue targets it checks, and its raw figures); ``main`` only parses the command
