@@ -15,10 +15,10 @@
 * CasADi on the chain at 10^4 ops (build from Python, then its Function per op).
 
 It returns a dict of figures; ``replay_markdown(results)`` renders them as the RESULTS.md
-section.  ``python benchmarks/replay_bench.py`` prints that section.
+section.  ``python benchmarks/replay_bench.py [--quick|--smoke] [--peers ...]`` prints that
+section.  All timing goes through ``timing.compare`` (the figures of one table interleaved).
 """
 import ctypes
-import gc
 import math
 import os
 import platform
@@ -31,44 +31,26 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import autodiff  # noqa: F401
+except ImportError:                       # not installed: use the source tree
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import autodiff  # noqa: E402
+import timing  # noqa: E402
 import workloads as W  # noqa: E402
 
 CHAIN_OPS = 100_000
 SCALING_OPS = (10_000, 100_000, 1_000_000)
-QUICK = False       # replay_results(quick=True): one repeat, tiny budgets, no peers
-
-# ======================================================================================
-# Timing
-# ======================================================================================
 
 
-def best_of(fn, repeat=5, number=1):
-    """The best time of ``repeat`` runs of ``number`` calls of fn, per call, in seconds."""
-    best = math.inf
-    for _ in range(1 if QUICK else repeat):
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+def _config(cfg):
+    """A ``config.Config``; ``True``/``False`` (the old ``quick`` flag) map to smoke/full."""
+    if isinstance(cfg, bool) or cfg is None:
+        from config import Config
+        return Config.for_mode("smoke" if cfg else "full")
+    return cfg
 
-
-def per_call(fn, budget=0.2, repeat=5):
-    """Seconds per call of a fast fn: calls batched to ~budget/repeat seconds each run."""
-    if QUICK:
-        budget = 0.005
-    fn()
-    number, elapsed = 1, 0.0
-    while elapsed < budget / repeat / 4:
-        number *= 2
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        elapsed = time.perf_counter() - start
-    return best_of(fn, repeat=repeat, number=max(1, int(number * budget / repeat / 4 / elapsed)))
 
 # ======================================================================================
 # Workload 1, the chain: a tape of it, and the hand-written C tape floor
@@ -144,20 +126,31 @@ double replay(tape_t* t, double x, double* dx) {
 """
 
 
+C_FLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math")     # the engine's float flags
+
+
+def compile_c(source, name):
+    """Build C ``source`` into a shared object with the system compiler and the engine's
+    float flags, and load it with ctypes.  RuntimeError when there is no compiler."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("no C compiler")
+    folder = tempfile.mkdtemp(prefix=f"autodiff-{name}-")
+    src, lib = os.path.join(folder, f"{name}.c"), os.path.join(folder, f"{name}.so")
+    with open(src, "w") as file:
+        file.write(source)
+    proc = subprocess.run([cc, *C_FLAGS, "-shared", "-fPIC", src, "-o", lib, "-lm"],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{cc} failed: {proc.stderr.strip()[:200]}")
+    return ctypes.CDLL(lib)
+
+
 class CTape:
     """The hand-written C tape of the chain, built with the system C compiler (or None)."""
 
     def __init__(self, n_ops):
-        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-        if cc is None:
-            raise RuntimeError("no C compiler")
-        self.dir = tempfile.mkdtemp(prefix="autodiff-ctape-")
-        src, lib = os.path.join(self.dir, "tape.c"), os.path.join(self.dir, "tape.so")
-        with open(src, "w") as file:
-            file.write(_C_TAPE)
-        subprocess.run([cc, "-O3", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
-                        src, "-o", lib, "-lm"], check=True, capture_output=True)
-        self.lib = ctypes.CDLL(lib)
+        self.lib = compile_c(_C_TAPE, "tape")
         self.lib.chain_tape.restype = ctypes.c_void_p
         self.lib.chain_tape.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_double),
                                         ctypes.POINTER(ctypes.c_double), ctypes.c_int]
@@ -174,8 +167,9 @@ class CTape:
         return value, self.dx.value
 
 
-def chain_figures(n_ops=CHAIN_OPS):
-    """Per-op figures of workload 1 (ns/op) and the checks that the replays agree."""
+def chain_figures(n_ops, settings):
+    """Per-op figures of workload 1 (ns/op), in one interleaved run, and the checks that the
+    replays agree."""
     n = W.chain_blocks(n_ops) * W.OPS_PER_BLOCK
     f = chain_function(autodiff, n)
     x0 = W.CHAIN_X0
@@ -184,29 +178,28 @@ def chain_figures(n_ops=CHAIN_OPS):
     def build_backward():
         x = autodiff.Var(x0)
         return autodiff.gradients(f(x), [x])
-    out["float_ns"] = best_of(lambda: W.chain_float(n)) / n * 1e9
-    out["build_backward_ns"] = best_of(build_backward) / n * 1e9
-    out["record_ns"] = best_of(lambda: chain_tape(n)) / n * 1e9
     tape = chain_tape(n)
-    out["replay_value_ns"] = best_of(lambda: tape(x0), repeat=20) / n * 1e9
-    out["replay_ns"] = best_of(lambda: tape.value_and_grad(x0), repeat=20) / n * 1e9
     value, grad = tape.value_and_grad(x0)
-    want = build_backward()
-    out["replay_equals_graph"] = (value == W.chain_float(n) and [grad] == want)
+    out["replay_equals_graph"] = (value == W.chain_float(n) and [grad] == build_backward())
+    fns = {"float": lambda: W.chain_float(n), "build_backward": build_backward,
+           "record": lambda: chain_tape(n), "replay_value": lambda: tape(x0),
+           "replay": lambda: tape.value_and_grad(x0)}
     try:
         c_tape = CTape(n)
     except Exception as error:       # no compiler: the floor is missing, not the rest
-        out["c_floor_ns"] = None
         out["c_floor_note"] = f"not measured ({type(error).__name__}: {error})"
     else:
-        out["c_floor_ns"] = best_of(lambda: c_tape.value_and_grad(x0), repeat=20) / n * 1e9
         c_value, c_grad = c_tape.value_and_grad(x0)
         out["c_floor_agrees"] = bool(math.isclose(c_value, value, rel_tol=1e-9)
                                      and math.isclose(c_grad, grad, rel_tol=1e-6))
+        fns["c_floor"] = lambda: c_tape.value_and_grad(x0)
+    stats = timing.compare(fns, settings)
+    for name in fns:
+        out[f"{name}_ns"] = stats[name].best / n * 1e9 if name in stats else None
     return out
 
 
-def record_scaling(sizes=SCALING_OPS):
+def record_scaling(sizes, settings):
     """Seconds to record the chain at each size (and a graph build + backward, to compare)."""
     rows = []
     for n_ops in sizes:
@@ -216,9 +209,9 @@ def record_scaling(sizes=SCALING_OPS):
         def build_backward():
             x = autodiff.Var(W.CHAIN_X0)
             autodiff.gradients(f(x), [x])
-        repeat = 3 if n < 10**6 else 2
-        seconds = best_of(lambda: chain_tape(n), repeat=repeat)
-        graph = best_of(build_backward, repeat=repeat)
+        stats = timing.compare({"record": lambda: chain_tape(n), "graph": build_backward},
+                               settings)
+        seconds, graph = stats["record"].best, stats["graph"].best
         rows.append({"n_ops": n, "record_s": seconds, "ns_per_op": seconds / n * 1e9,
                      "build_backward_s": graph, "ratio": seconds / graph})
     return rows
@@ -228,7 +221,8 @@ def record_scaling(sizes=SCALING_OPS):
 # ======================================================================================
 
 
-def f_figures():
+def f_figures(settings):
+    """Per-call figures of the tutorial's f: tape, graph, floats and the peers, interleaved."""
     a, b = W.F_A, W.F_B
     out = {}
     tape = autodiff.record(W.tutorial_f, a, b, argnums=(0, 1))
@@ -236,25 +230,26 @@ def f_figures():
     out["tape_agrees"] = (value == W.tutorial_f(a, b)
                           and math.isclose(grads[0], W.F_DA, rel_tol=1e-12)
                           and math.isclose(grads[1], W.F_DB, rel_tol=1e-12))
-    out["tape_us"] = per_call(lambda: tape.value_and_grad(a, b)) * 1e6
-    out["tape_value_us"] = per_call(lambda: tape(a, b)) * 1e6
-    out["float_us"] = per_call(lambda: W.tutorial_f(a, b)) * 1e6
     Var, gradients = autodiff.Var, autodiff.gradients
 
     def graph():
         x, y = Var(a), Var(b)
         return gradients(W.tutorial_f(x, y), [x, y])
-    out["graph_us"] = per_call(graph) * 1e6
-    out["record_us"] = per_call(lambda: autodiff.record(W.tutorial_f, a, b, argnums=(0, 1)),
-                                budget=0.1) * 1e6
-    out["jax_jit_us"], out["jax_note"] = _jax_f(a, b)
-    out["casadi_us"], out["casadi_note"] = _casadi_f(a, b)
+    fns = {"tape": lambda: tape.value_and_grad(a, b), "tape_value": lambda: tape(a, b),
+           "float": lambda: W.tutorial_f(a, b), "graph": graph,
+           "record": lambda: autodiff.record(W.tutorial_f, a, b, argnums=(0, 1))}
+    for peer, make in (("jax_jit", _jax_f), ("casadi", _casadi_f)):
+        fn, out[f"{peer.split('_')[0]}_note"] = make(a, b)
+        if fn is not None:
+            fns[peer] = fn
+    stats = timing.compare(fns, settings)
+    for name in ("tape", "tape_value", "float", "graph", "record", "jax_jit", "casadi"):
+        out[f"{name}_us"] = stats[name].best * 1e6 if name in stats else None
     return out
 
 
 def _jax_f(a, b):
-    if QUICK:
-        return None, "not run in quick mode"
+    """(a checked call of jax.jit(value_and_grad(f)), note) or (None, why not)."""
     jax = W.peer("jax")
     if jax is None:
         return None, f"jax missing ({W.peer_reason('jax')})"
@@ -266,17 +261,13 @@ def _jax_f(a, b):
     def call():
         value, grads = fn(a, b)
         value.block_until_ready()
-    return per_call(call) * 1e6, f"jax {jax.__version__}, x64, steady state"
+    return call, f"jax {jax.__version__}, x64, steady state"
 
 
 def casadi_module():
-    if QUICK:
-        return None, "not run in quick mode"
-    try:
-        import casadi
-        return casadi, None
-    except Exception as error:
-        return None, f"casadi missing ({type(error).__name__}: {error})"
+    ca = W.peer("casadi")
+    return (ca, None) if ca is not None else (None, f"casadi missing "
+                                                    f"({W.peer_reason('casadi')})")
 
 
 def _casadi_f(a, b):
@@ -289,10 +280,10 @@ def _casadi_f(a, b):
     value, grads = fn(a, b)
     if not math.isclose(float(grads[0]), W.F_DA, rel_tol=1e-9):
         return None, "casadi disagrees"
-    return per_call(lambda: fn(a, b)) * 1e6, f"casadi {ca.__version__}, SX Function, prebuilt"
+    return (lambda: fn(a, b)), f"casadi {ca.__version__}, SX Function, prebuilt"
 
 
-def casadi_chain(n_ops=10_000):
+def casadi_chain(n_ops, settings):
     """CasADi on the chain: building the expression from Python, then its Function, per op."""
     ca, why = casadi_module()
     if ca is None:
@@ -307,7 +298,7 @@ def casadi_chain(n_ops=10_000):
     tape = chain_tape(n)
     ours = tape.value_and_grad(W.CHAIN_X0)
     return {"n_ops": n, "build_ns": build / n * 1e9,
-            "eval_ns": best_of(lambda: fn(W.CHAIN_X0), repeat=10) / n * 1e9,
+            "eval_ns": timing.time_one(lambda: fn(W.CHAIN_X0), settings).best / n * 1e9,
             "agrees": bool(math.isclose(float(value), ours[0], rel_tol=1e-9)),
             "note": f"casadi {ca.__version__}"}
 
@@ -331,7 +322,7 @@ def mlp_loss_of_flat(ad):
     return loss
 
 
-def mlp_figures(points=W.MLP_POINTS):
+def mlp_figures(points, settings):
     X, Y, layers = W.mlp_data(points)
     params0 = np.array(W.mlp_flat(layers))
     Xa, Ya = np.array(X), np.array(Y)
@@ -348,7 +339,7 @@ def mlp_figures(points=W.MLP_POINTS):
         value, g = tape.value_and_grad(params, Xa, Ya)
         return params - W.MLP_RATE * g
 
-    out = {"n_params": len(params0), "n_ops": tape.n_ops}
+    out = {"n_params": len(params0), "n_ops": tape.n_ops, "points": points}
     # Ten steps each way from the same start land on the same parameters, bit for bit.
     p1, p2 = params0, params0
     for _ in range(10):
@@ -365,10 +356,12 @@ def mlp_figures(points=W.MLP_POINTS):
         grads = autodiff.gradients(W.mlp_loss(net, X, Y, autodiff.tanh), params)
         for p, g in zip(params, grads):
             p.value -= W.MLP_RATE * g
-    out["rebuild_ms"] = best_of(engine_step, repeat=7) * 1e3
-    out["rebuild_value_and_grad_ms"] = best_of(lambda: rebuild_step(params0), repeat=7) * 1e3
-    out["replay_ms"] = best_of(lambda: replay_step(params0), repeat=21, number=5) * 1e3
-    out["record_ms"] = best_of(lambda: autodiff.record(loss, params0, Xa, Ya), repeat=3) * 1e3
+    stats = timing.compare({"rebuild": engine_step,
+                            "rebuild_value_and_grad": lambda: rebuild_step(params0),
+                            "replay": lambda: replay_step(params0),
+                            "record": lambda: autodiff.record(loss, params0, Xa, Ya)}, settings)
+    for name, stat in stats.items():
+        out[f"{name}_ms"] = stat.best * 1e3
     out["speedup"] = out["rebuild_ms"] / out["replay_ms"]
     return out
 
@@ -377,20 +370,20 @@ def mlp_figures(points=W.MLP_POINTS):
 # ======================================================================================
 
 
-def replay_results(quick=False):
-    """Every figure of issue 6 from one run (``quick``: small sizes, for a smoke test)."""
-    global QUICK
-    QUICK = quick
-    n = 2_000 if quick else CHAIN_OPS
+def replay_results(cfg=None):
+    """Every figure of issue 6 from one run.  ``cfg``: a ``config.Config`` (its
+    ``replay_*`` sizes, ``mlp_points`` and timer); ``True`` for smoke sizes."""
+    cfg = _config(cfg)
+    settings = cfg.timer
     results = {
         "machine": f"{platform.machine()}, {platform.processor() or platform.system()}, "
                    f"Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "chain": chain_figures(n),
-        "scaling": record_scaling((1_000, 5_000) if quick else SCALING_OPS),
-        "f": f_figures(),
-        "mlp": mlp_figures(5 if quick else W.MLP_POINTS),
-        "casadi_chain": casadi_chain(1_000 if quick else 10_000),
+        "chain": chain_figures(cfg.replay_chain_n, settings),
+        "scaling": record_scaling(cfg.replay_scaling, settings),
+        "f": f_figures(settings),
+        "mlp": mlp_figures(cfg.mlp_points, settings),
+        "casadi_chain": casadi_chain(cfg.replay_casadi_n, settings),
     }
     results["targets"] = targets(results)
     return results
@@ -470,7 +463,7 @@ def replay_markdown(r):
         value = f.get(f"{peer}_us")
         lines.append(f"| {label} | {value:.2f} |" if value else
                      f"| {label} | {f.get(peer.split('_')[0] + '_note')} |")
-    lines += ["", f"### Scalar MLP 2-16-16-1 tanh, {W.MLP_POINTS} points, one training step "
+    lines += ["", f"### Scalar MLP 2-16-16-1 tanh, {m['points']} points, one training step "
               f"({m['n_params']} parameters, {m['n_ops']:,} ops)", "",
               "| | ms/step |", "|---|---:|",
               f"| rebuild: graph + gradients + SGD (compiled engine) | {m['rebuild_ms']:.2f} |",
@@ -486,4 +479,7 @@ def replay_markdown(r):
 
 
 if __name__ == "__main__":
-    print(replay_markdown(replay_results(quick="--quick" in sys.argv)))
+    from config import parse_args
+    _cfg, _ = parse_args()
+    W.select_peers(_cfg.peers)
+    print(replay_markdown(replay_results(_cfg)))

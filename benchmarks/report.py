@@ -1,29 +1,34 @@
-"""Run every workload on every implementation and write benchmarks/RESULTS.md and PNG charts.
+"""Run the benchmark workloads and write benchmarks/RESULTS.md and PNG charts.
 
-    python benchmarks/report.py            # the full run (about 10 minutes)
-    python benchmarks/report.py --quick    # small sizes, a minute or two: checks it all works
+    python benchmarks/report.py                         # every workload (long: tens of minutes)
+    python benchmarks/report.py --quick                 # small sizes
+    python benchmarks/report.py --smoke                 # tiny sizes: checks that it all runs
+    python benchmarks/report.py --quick --workloads beyond,batch --peers jax,casadi
 
-Timing: ``time.perf_counter``; the cyclic GC stays enabled (it is part of what a user pays for
-building graphs of GC-tracked objects) and ``gc.collect()`` runs between samples.  Each figure
-is the minimum over several samples (a warm-up run first, discarded); each sample runs the
-code ``number`` times, ``number`` chosen so that a sample lasts at least ``--min-sample``
-seconds.  Build and backward are timed apart: a sample builds ``number`` graphs, then runs the
-backward pass on each.  Freeing the graphs is not timed.  Every implementation's gradients
-are checked against the reference engine before it is timed.  All ratios in the tables come
-from one process, one run.
+Only a full run of every workload writes benchmarks/RESULTS.md and the charts beside it; a
+quick, smoke or partial run writes them to a temporary directory (printed), unless ``--out``.
+
+Each workload is one function ``workload_<name>(cfg) -> Result`` (a markdown section, its
+charts, the issue targets it checks, and its raw figures); ``main`` only parses the command
+line (``config.parse_args``), runs the selected workloads and writes the report.  All timing
+goes through ``timing.py`` (interleaved rounds, min and median, ratios from one run).  Every
+implementation's results are checked against an oracle before it is timed.
 """
-import argparse
+from __future__ import annotations
+
 import datetime
 import gc
 import json
-import math
 import os
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 try:
     import autodiff  # noqa: F401
 except ImportError:                       # not installed: use the source tree
@@ -32,144 +37,25 @@ except ImportError:                       # not installed: use the source tree
 import numpy as np  # noqa: E402
 
 import autodiff  # noqa: E402,F811
+import timing  # noqa: E402
 import workloads as W  # noqa: E402
+from config import PEERS, WORKLOADS, Config, parse_args  # noqa: E402,F401
+from render import (bar_chart, fmt_seconds, fmt_time, line_chart, table,  # noqa: E402
+                    timed_table)
 
 
-# ======================================================================================
-# The timer.
-# ======================================================================================
+@dataclass
+class Result:
+    """What one workload hands to the report."""
+    name: str
+    markdown: str = ""
+    charts: list = field(default_factory=list)     # [(png file name, title)]
+    checks: list = field(default_factory=list)     # [(target, measured, met)]
+    data: dict = field(default_factory=dict)       # raw figures, for cross-workload checks
 
-class Timing:
-    """Per-call figures (seconds): build, backward, total = build + backward."""
-
-    def __init__(self, build, backward, number, samples, compile_s=None):
-        self.build = build
-        self.backward = backward
-        self.total = build + (backward or 0.0)
-        self.number = number
-        self.samples = samples
-        self.compile = compile_s
-
-
-def _sample(impl, number, apart):
-    """(build, backward) seconds per call for one sample of ``number`` calls.
-
-    Large graphs (``apart``: one call takes over a millisecond): ``number`` builds, then the
-    backward pass on each, timed apart; freeing is not timed.
-    Several calls (small graphs): a loop of builds, then a loop of build + backward, each
-    graph dropped before the next is built (keeping thousands of graphs alive would make
-    the cyclic GC of GC-tracked peers scan them all: a harness artefact); backward is the
-    difference, and freeing each graph is part of both loops.
-    """
-    gc.collect()
-    if apart or impl.backward is None:
-        t0 = time.perf_counter()
-        states = [impl.build() for _ in range(number)]
-        t1 = time.perf_counter()
-        if impl.backward is not None:
-            for s in states:
-                impl.backward(s)
-        t2 = time.perf_counter()
-        del states
-        gc.collect()
-        return (t1 - t0) / number, (t2 - t1) / number, None
-    build, backward = impl.build, impl.backward
-    t0 = time.perf_counter()
-    for _ in range(number):
-        build()
-    t1 = time.perf_counter()
-    for _ in range(number):
-        backward(build())
-    t2 = time.perf_counter()
-    gc.collect()
-    b = (t1 - t0) / number
-    return b, None, (t2 - t1) / number
-
-
-def calibrate(impl, cfg):
-    """Compile (jitted peers), warm up, and choose (number, samples) for an implementation."""
-    compile_s = None
-    if impl.compile is not None:
-        times = []
-        for _ in range(2 if not cfg.quick else 1):
-            t0 = time.perf_counter()
-            impl.compile()
-            times.append(time.perf_counter() - t0)
-        compile_s = min(times)
-    t0 = time.perf_counter()
-    impl.run()                                            # warm-up, discarded
-    one = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(math.ceil(cfg.min_sample / one)))
-    samples = int(max(2, min(cfg.repeats, cfg.budget // max(one * number, 1e-9))))
-    return number, samples, compile_s, one >= 1e-3
-
-
-def measure_all(impls, cfg, apart=None):
-    """Timings of several implementations, their samples interleaved round-robin so that
-    all of them see the same machine load (ratios between them are what matters).
-    ``apart=True`` times build and backward apart whatever the graph size."""
-    plans = {impl.name: calibrate(impl, cfg) for impl in impls}
-    if apart is not None:
-        plans = {name: plan[:3] + (apart,) for name, plan in plans.items()}
-    runs = {impl.name: [] for impl in impls}
-    failed = set()
-    for r in range(max(p[1] for p in plans.values())):
-        for impl in impls:
-            number, samples, _, apart = plans[impl.name]
-            if r < samples and impl.name not in failed:
-                try:
-                    runs[impl.name].append(_sample(impl, number, apart))
-                except Exception as error:       # reported in the table, not fatal
-                    failed.add(impl.name)
-                    impl.note = (impl.note + "; " if impl.note else "") + \
-                        f"failed: {type(error).__name__}: {str(error)[:80]}"
-                    print(f"  {impl.name}: FAILED {error!r}", flush=True)
-    out = {}
-    for impl in impls:
-        if impl.name in failed:
-            continue
-        number, samples, compile_s, _ = plans[impl.name]
-        rs = runs[impl.name]
-        build = min(r[0] for r in rs)
-        if impl.backward is None:
-            backward = None
-        elif rs[0][2] is None:                       # timed apart
-            backward = min(r[1] for r in rs)
-        else:                                        # min(build + backward) - min(build)
-            backward = max(min(r[2] for r in rs) - build, 0.0)
-        out[impl.name] = Timing(build, backward, number, samples, compile_s)
-    return out
-
-
-# ======================================================================================
-# Formatting.
-# ======================================================================================
-
-def fmt_time(seconds, unit):
-    scale = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0}[unit]
-    v = seconds * scale
-    if v >= 100:
-        return f"{v:,.0f}"
-    if v >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def fmt_seconds(s):
-    return f"{s:.2f} s" if s >= 1 else f"{s * 1e3:.1f} ms"
-
-
-def fmt_ratio(r):
-    if r is None or not math.isfinite(r):
-        return "–"
-    if r >= 100:
-        return f"{r:,.0f}×"
-    if r >= 10:
-        return f"{r:.1f}×"
-    return f"{r:.2f}×"
-
-
-UNIT_LABEL = {"ns": "ns", "us": "µs", "ms": "ms", "s": "s"}
+    def chart(self, ok, png, title):
+        if ok:
+            self.charts.append((png, title))
 
 
 def check_gradients(impls, reference_name="reference: gradients", rel=1e-7):
@@ -188,91 +74,353 @@ def check_gradients(impls, reference_name="reference: gradients", rel=1e-7):
     return ref
 
 
-def timed_table(title, impls, results, unit, per, per_label, base="compiled: gradients"):
-    """A markdown table: build, backward, total per ``per`` unit, ratios to floats/compiled."""
-    floor = results.get("floats")
-    ours = results.get(base)
-    lines = [f"| implementation | build {UNIT_LABEL[unit]}/{per_label} | backward "
-             f"{UNIT_LABEL[unit]}/{per_label} | total {UNIT_LABEL[unit]}/{per_label} | "
-             f"÷ floats | ÷ compiled | note |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+def run_set(label, impls, cfg, log=True, apart=None, check=True):
+    """Check (``check``: against the reference engine), then time a set of graph
+    implementations in one interleaved run."""
+    if check:
+        check_gradients(impls)
+    ok = []
     for impl in impls:
-        t = results.get(impl.name)
-        if t is None:
+        try:
+            impl.run()
+            ok.append(impl)
+        except Exception as error:       # a peer that fails at this size: reported, not fatal
+            impl.note = (impl.note + "; " if impl.note else "") + \
+                f"failed: {type(error).__name__}: {str(error)[:80]}"
+            print(f"  {label} {impl.name}: FAILED {error!r}", flush=True)
+    results = timing.measure_impls(ok, cfg.timer, apart)
+    if log:
+        for name, t in results.items():
+            print(f"  {label} {name}: total {t.total * 1e6:,.1f} µs "
+                  f"(n={t.number}, samples={t.samples})", flush=True)
+    return results
+
+
+def _one(impl):
+    return 1
+
+
+def _ops(impl):
+    return impl.ops
+
+
+def _out(cfg, png):
+    return os.path.join(cfg.out, png)
+
+
+# ======================================================================================
+# The workloads: one function each.
+# ======================================================================================
+
+def workload_chain(cfg):
+    """1. A chain of sin/exp/log/*/+ ops, build and backward per op."""
+    res = Result("chain")
+    chain = W.chain_impls(cfg.chain_n, jax_ops=cfg.jax_chain_n)
+    r1 = run_set("chain", chain, cfg)
+    res.data.update(results=r1, n_ops=W.by_name(chain, "floats").ops)
+    res.markdown = timed_table(f"1. Chain of {W.chain_blocks(cfg.chain_n) * 5:,} ops "
+                               "(sin, exp, log, *, +), per op", chain, r1, "ns", _ops, "op")
+    names = [i.name for i in chain if i.name in r1]
+    res.chart(bar_chart(_out(cfg, "chain.png"), "Workload 1: chain, build + backward per op",
+                        names, [r1[n].total / W.by_name(chain, n).ops * 1e9 for n in names],
+                        "ns per op (log scale)"), "chain.png", "Workload 1")
+    floats, n = r1["floats"], res.data["n_ops"]
+    c, cg = r1["compiled: gradients"], r1["compiled: get_gradients"]
+    res.checks += [
+        ("graph build ≤ 4× plain-float time per op (workload 1)",
+         f"{c.build / n * 1e9:.0f} ns/op = {c.build / floats.total:.2f}× "
+         f"({floats.total / n * 1e9:.1f} ns per float op)", c.build / floats.total <= 4),
+        ("gradients(root, leaves) ≤ 2× a float op per node",
+         f"{c.backward / n * 1e9:.0f} ns/node = {c.backward / floats.total:.2f}×",
+         c.backward / floats.total <= 2),
+        ("get_gradients (full dict) ≤ 10× a float op per node",
+         f"{cg.backward / n * 1e9:.0f} ns/node = {cg.backward / floats.total:.2f}×",
+         cg.backward / floats.total <= 10)]
+    return res
+
+
+def workload_linearity(cfg):
+    """Cost per op (build) and per node (backward) against chain length."""
+    res = Result("linearity")
+    curve = {}
+    for n in cfg.curve:
+        impls = [i for i in W.chain_impls(n) if i.kind in ("floor", "ours")]
+        impls = [i for i in impls if not (i.name.startswith("reference")
+                                          and n > cfg.curve_reference_max)]
+        # Timed apart at every size: as a difference of two loops, a backward pass much
+        # cheaper than its build drowns in the build's noise (0.7 ns/node at n = 1,000).
+        r = run_set(f"chain {n}", impls, cfg, log=False, apart=True)
+        for impl in impls:
+            t = r[impl.name]
+            curve.setdefault(impl.name, {})[n] = (t.build / impl.ops,
+                                                  (t.backward or 0.0) / impl.ops)
+        print(f"  curve {n}: " + ", ".join(f"{k} {v[n][0] * 1e9:.0f}+{v[n][1] * 1e9:.0f} ns"
+                                           for k, v in curve.items() if n in v), flush=True)
+    res.data["curve"] = curve
+    rows, series = [], {}
+    for name, pts in curve.items():
+        phases = [("build", 0)] + ([("backward", 1)] if name != "floats" else [])
+        if name.endswith("get_gradients"):
+            phases = [("backward", 1)]
+        for phase, k in phases:
+            label = name if name == "floats" else (
+                f"{name.split(':')[0]}: build" if phase == "build" else name)
+            rows.append([label, phase] + [fmt_time(pts[n][k], "ns") if n in pts else "–"
+                                          for n in cfg.curve])
+            series[label] = ([n for n in cfg.curve if n in pts],
+                             [pts[n][k] * 1e9 for n in cfg.curve if n in pts])
+    res.markdown = ("### Linearity: ns per op (build) or per node (backward) against chain "
+                    "length\n\n" + table(["implementation", "phase"] +
+                                         [f"n = {n:,}" for n in cfg.curve], rows,
+                                         ["---", "---"] + ["---:"] * len(cfg.curve)))
+    res.chart(line_chart(_out(cfg, "linearity.png"), "Cost per op against graph size", series,
+                         "ops in the chain", "ns per op or node"), "linearity.png", "Linearity")
+    for name, k, phase in (("compiled: gradients", 0, "build"),
+                           ("compiled: gradients", 1, "gradients"),
+                           ("compiled: get_gradients", 1, "get_gradients")):
+        pts = curve.get(name, {})
+        vals = [pts[n][k] for n in sorted(pts)]
+        if vals:
+            spread = max(vals) / max(min(vals), 1e-12)
+            res.checks.append((f"{phase} cost linear in graph size (max/min per-node cost ≤ 2 "
+                               f"over {min(pts):,}..{max(pts):,})",
+                               " / ".join(f"{v * 1e9:.0f}" for v in vals) +
+                               f" ns; spread {spread:.2f}", spread <= 2))
+    return res
+
+
+def workload_f(cfg):
+    """2. The tutorial's f(a, b), build + both partials per call."""
+    res = Result("f")
+    fimpls = W.f_impls()
+    ref = check_gradients(fimpls)
+    assert W.close(ref, [W.F_DA, W.F_DB], 1e-9), ref
+    r2 = run_set("f", fimpls, cfg)
+    res.data["results"] = r2
+    res.markdown = timed_table("2. The tutorial's f(a, b) = (a/b - a) * (b/a + a + b) * (a - b), "
+                               "build + both partials, per call", fimpls, r2, "ns", _one, "call")
+    names = [i.name for i in fimpls if i.name in r2]
+    res.chart(bar_chart(_out(cfg, "tutorial_f.png"), "Workload 2: f(a, b), build + both "
+                        "partials", names, [r2[n].total * 1e6 for n in names],
+                        "µs per call (log)"), "tutorial_f.png", "Workload 2")
+    fc, ff = r2["compiled: gradients"], r2["floats"]
+    res.checks.append(("tutorial f(a, b), build + both partials ≤ 6× float-only f",
+                       f"{fc.total * 1e9:.0f} ns vs {ff.total * 1e9:.0f} ns = "
+                       f"{fc.total / ff.total:.2f}×", fc.total / ff.total <= 6))
+    return res
+
+
+def workload_mlp(cfg):
+    """3. A scalar MLP 2-16-16-1 (tanh), one training step."""
+    res = Result("mlp")
+    mimpls = W.mlp_impls(cfg.mlp_points)
+    r3 = run_set("mlp", mimpls, cfg)
+    res.data["results"] = r3
+    res.markdown = timed_table(f"3. Scalar MLP 2-16-16-1 (tanh), {cfg.mlp_points} points, one "
+                               "training step (forward + loss + backward + SGD update)",
+                               mimpls, r3, "ms", _one, "step")
+    names = [i.name for i in mimpls if i.name in r3]
+    res.chart(bar_chart(_out(cfg, "mlp.png"), "Workload 3: MLP training step", names,
+                        [r3[n].total * 1e3 for n in names], "ms per step (log)"),
+              "mlp.png", "Workload 3")
+    return res
+
+
+def workload_dag(cfg):
+    """4. The shared-subexpression DAG x = (x + x) * 0.5 at several depths."""
+    res = Result("dag")
+    depths = sorted(set(cfg.dag_depths) | {d for d in (10, 12, 14, 16, 18)
+                                           if d <= cfg.tutorial_dag_max})
+    r4, dag_names = {}, []
+    for d in depths:
+        impls = W.dag_impls(d, tutorial_max_depth=cfg.tutorial_dag_max)
+        if d not in cfg.dag_depths:
+            impls = [i for i in impls if i.kind in ("tutorial", "floor")
+                     or i.name == "reference: gradients"]
+        r = run_set(f"dag {d}", impls, cfg, log=False)
+        for impl in impls:
+            if impl.name in r:
+                r4.setdefault(impl.name, {})[d] = r[impl.name]
+                if impl.name not in dag_names:
+                    dag_names.append(impl.name)
+        print(f"  dag {d}: " + ", ".join(f"{k} {v.total * 1e6:.1f} µs" for k, v in r.items()),
+              flush=True)
+    res.data["results"] = r4
+    rows, series = [], {}
+    for name in dag_names:
+        rows.append([name] + [fmt_time(r4[name][d].total, "us") if d in r4[name] else "–"
+                              for d in depths])
+        ds = [d for d in depths if d in r4[name]]
+        series[name] = (ds, [r4[name][d].total * 1e6 for d in ds])
+    jit60 = r4.get("jax.jit", {}).get(60)
+    extra = (f"\njax.jit compile time (depth 60): {fmt_seconds(jit60.compile)}.\n"
+             if jit60 and jit60.compile else "")
+    res.markdown = ("### 4. Shared-subexpression DAG x = (x + x) * 0.5, build + gradient, µs "
+                    "per call\n\n2 ops per level, 2^depth routes from the root to x.  The "
+                    "tutorial's walk enumerates the routes, so it is only run up to depth "
+                    f"{cfg.tutorial_dag_max}.\n\n" +
+                    table(["implementation"] + [f"depth {d}" for d in depths], rows) + extra)
+    res.chart(line_chart(_out(cfg, "dag.png"), "Workload 4: DAG, build + gradient", series,
+                         "depth", "µs per call (log)", logx=False), "dag.png", "Workload 4")
+    d60 = r4.get("compiled: gradients", {}).get(60)
+    if d60:
+        res.checks.append(("workload 4 at depth 60 in microseconds (≤ 100 µs)",
+                           f"{d60.total * 1e6:.1f} µs", d60.total <= 100e-6))
+    return res
+
+
+def workload_linear(cfg):
+    """5. The tutorial's linear layer on object arrays, one training step."""
+    res = Result("linear")
+    limpls = W.linear_impls()
+    r5 = run_set("linear", limpls, cfg)
+    res.data["results"] = r5
+    res.markdown = timed_table("5. The tutorial's linear layer on object arrays (50 -> 10), one "
+                               "training step", limpls, r5, "us", _one, "step")
+    names = [i.name for i in limpls if i.name in r5]
+    res.chart(bar_chart(_out(cfg, "linear.png"), "Workload 5: linear layer step", names,
+                        [r5[n].total * 1e6 for n in names], "µs per step (log)"),
+              "linear.png", "Workload 5")
+    return res
+
+
+def workload_memory(cfg):
+    """6. Memory per node of a chain, each implementation in a fresh process."""
+    res = Result("memory")
+    mem = measure_memory(cfg)
+    res.data["results"] = mem
+    rows = []
+    for name, row in mem.items():
+        note = row.get("note", "")
+        if name == "torch":
+            note = (note + "; " if note else "") + "tracemalloc misses C++ allocations"
+        rows.append([name, f"{row['n']:,}",
+                     f"{row['tracemalloc']:.0f}" if "tracemalloc" in row else "–",
+                     f"{row['rss']:.0f}" if "rss" in row else "–", note])
+    res.markdown = ("### 6. Memory per node, chain of sin/exp/log/*/+ (each process fresh)\n\n"
+                    "Bytes held by the graph divided by the ops in it (a node per op plus the "
+                    "leaf); RSS is the resident-set growth, tracemalloc what Python's "
+                    "allocators handed out.\n\n" +
+                    table(["implementation", "ops in chain", "tracemalloc B/node",
+                           "RSS B/node", "note"], rows,
+                          ["---", "---:", "---:", "---:", "---"]))
+    names = [n for n in mem if "rss" in mem[n]]
+    res.chart(bar_chart(_out(cfg, "memory.png"), "Workload 6: memory per node (RSS)", names,
+                        [max(mem[n]["rss"], 1.0) for n in names], "bytes per node (log)"),
+              "memory.png", "Workload 6")
+    row = mem.get("compiled", {})
+    if "rss" in row and "tracemalloc" in row:
+        worst = max(row["rss"], row["tracemalloc"])
+        res.checks.append(("≤ 64 bytes per node (10^6-node chain)",
+                           f"tracemalloc {row['tracemalloc']:.0f} B, RSS {row['rss']:.0f} B",
+                           round(worst) <= 64))
+    return res
+
+
+def workload_replay(cfg):
+    """7. Record once, replay in C (issue 6)."""
+    import replay_bench
+    replay = replay_bench.replay_results(cfg)
+    return Result("replay", markdown=replay_bench.replay_markdown(replay),
+                  checks=[(f"replay (issue 6): {what}", value, ok)
+                          for what, value, ok in replay["targets"]],
+                  data={"results": replay})
+
+
+def workload_neuron(cfg):
+    """8. Arithmetic of micrograd's shape, and x ** 2 against x * x (issue 10)."""
+    res = Result("neuron")
+    nimpls = W.neuron_impls()
+    r8 = run_set("neuron", nimpls, cfg)
+    sq = W.square_impls() + W.square_replay_impls()
+    want = 0.3
+    for _ in range(W.SQUARE_N):
+        want = want * want * 0.5
+    for impl in sq:                    # every squaring chain ends on the float chain's value
+        got = impl.run()
+        got = got[0] if isinstance(got, tuple) else getattr(got, "value", got)
+        if got != want:
+            raise AssertionError(f"{impl.name}: {got!r} != {want!r}")
+    r8b = run_set("square", sq, cfg, check=False)
+    res.data.update(results=r8, square=r8b)
+    res.markdown = (
+        timed_table("8. Arithmetic of micrograd's shape: a layer of 16 neurons of 16 inputs "
+                    "(multiply-adds, relu), built (and freed) then both gradients, per op",
+                    nimpls, r8, "ns", _ops, "op") + "\n" +
+        timed_table("8b. x ** 2 against x * x: a chain of 10^4 squarings (each times 0.5), "
+                    "built and freed, and its tape replayed, per op", sq, r8b, "ns", _ops,
+                    "op", base="compiled: x * x"))
+    if "floats" in r8 and "compiled: gradients" in r8:
+        ratio = r8["compiled: gradients"].build / r8["floats"].total
+        res.checks.append(("arithmetic build (micrograd's shape) <= 4x plain floats per op "
+                           "(issue 10)", f"{ratio:.2f}x", ratio <= 4.0))
+    if "micrograd" in r8 and "compiled: gradients" in r8:
+        ratio = r8["micrograd"].total / r8["compiled: gradients"].total
+        res.checks.append(("micrograd's shape, build + gradients: >= 50x faster than "
+                           "micrograd", f"{ratio:.0f}x", ratio >= 50.0))
+    for build, other in (("compiled: x ** 2", "compiled: x * x"),
+                         ("replay: x ** 2", "replay: x * x")):
+        if build in r8b and other in r8b:
+            ratio = r8b[build].total / r8b[other].total
+            res.checks.append((f"{build} <= 1.2x {other} (issue 10)", f"{ratio:.2f}x",
+                               ratio <= 1.2))
+    return res
+
+
+def workload_beyond(cfg):
+    """9. Beyond the gradient: HVP, Hessians, Jacobians (issue 12)."""
+    import beyond_bench
+    r = beyond_bench.beyond_results(cfg)
+    res = Result("beyond", markdown=beyond_bench.beyond_markdown(r),
+                 checks=[(f"beyond the gradient (issue 12): {what}", value, ok)
+                         for what, value, ok in r["targets"]], data={"results": r})
+    res.chart(beyond_bench.beyond_chart(r, _out(cfg, "beyond.png")), "beyond.png",
+              "Beyond the gradient")
+    return res
+
+
+def workload_batch(cfg):
+    """10. Many points at once: batched value and gradient (issue 13)."""
+    import batch_bench
+    r = batch_bench.batch_results(cfg)
+    res = Result("batch", markdown=batch_bench.batch_markdown(r),
+                 checks=[(f"many points (issue 13): {what}", value, ok)
+                         for what, value, ok in r["targets"]], data={"results": r})
+    res.chart(batch_bench.batch_chart(r, _out(cfg, "batch.png")), "batch.png", "Many points")
+    return res
+
+
+WORKLOAD_FUNCTIONS = {
+    "chain": workload_chain, "linearity": workload_linearity, "f": workload_f,
+    "mlp": workload_mlp, "dag": workload_dag, "linear": workload_linear,
+    "memory": workload_memory, "replay": workload_replay, "neuron": workload_neuron,
+    "beyond": workload_beyond, "batch": workload_batch,
+}
+
+
+def end_to_end_checks(results):
+    """Issue 4's end-to-end targets: they read the chain, f and MLP results together."""
+    if "chain" not in results:
+        return []
+    r1 = results["chain"].data["results"]
+    c = r1["compiled: gradients"]
+    out = []
+    for peer, need in (("torch 0-dim", 100), ("micrograd", 50), ("reference: gradients", 30)):
+        label = {"reference: gradients": "the reference engine"}.get(peer, peer)
+        if peer not in r1:
+            out.append((f"end to end ≥ {need}× faster than {label} (workload 1)",
+                        "not measured (peer missing or failed)", False))
             continue
-        p = per(impl)
-        note = impl.note
-        if impl.size:
-            note = (note + "; " if note else "") + f"at {impl.size:,} ops"
-        if t.compile is not None:
-            note = (note + "; " if note else "") + f"compile {fmt_seconds(t.compile)}"
-        if impl.fused:
-            build, back = "–", "–"
-        else:
-            build = fmt_time(t.build / p, unit)
-            back = fmt_time(t.backward / p, unit) if t.backward is not None else "–"
-        total = t.total / p
-        rf = total / floor_per(floor, per, impls) if floor else None
-        rc = total / (ours.total / per(W.by_name(impls, base))) if ours else None
-        lines.append(f"| {impl.name} | {build} | {back} | {fmt_time(total, unit)} | "
-                     f"{fmt_ratio(rf)} | {fmt_ratio(rc)} | {note} |")
-    return f"### {title}\n\n" + "\n".join(lines) + "\n"
-
-
-def floor_per(floor_timing, per, impls):
-    return floor_timing.total / per(W.by_name(impls, "floats"))
-
-
-def bar_chart(path, title, names, values, xlabel):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception:
-        return False
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(names) + 1.4))
-    y = np.arange(len(names))
-    colors = ["#2a7ab0" if n.startswith("compiled") else "#999999" if n == "floats"
-              else "#e0a030" if n.startswith("reference") or n.startswith("tutorial")
-              else "#c04040" for n in names]
-    ax.barh(y, values, color=colors)
-    ax.set_yticks(y)
-    ax.set_yticklabels(names)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    for yi, v in zip(y, values):
-        ax.text(v, yi, f" {v:,.3g}", va="center", fontsize=8)
-    ax.grid(axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def line_chart(path, title, series, xlabel, ylabel, logx=True):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception:
-        return False
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", label=name)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+        ratio = r1[peer].total / c.total
+        others = []
+        for wl, label_wl in (("f", "f"), ("mlp", "MLP")):
+            r = results[wl].data["results"] if wl in results else {}
+            if peer in r:
+                others.append(f"{label_wl}: {r[peer].total / r['compiled: gradients'].total:.0f}×")
+        out.append((f"end to end (build + gradients) ≥ {need}× faster than {label} "
+                    "(workload 1)", f"{ratio:,.0f}×" + (f" ({', '.join(others)})" if others
+                                                        else ""), ratio >= need))
+    return out
 
 
 # ======================================================================================
@@ -338,6 +486,9 @@ def memory_child(name, n, mode):
 def measure_memory(cfg):
     out = {}
     for name in MEMORY_IMPLS:
+        if name in W.PEER_NAMES and name not in cfg.peers:
+            out[name] = {"n": 0, "note": "not selected (--peers)"}
+            continue
         n = cfg.memory_n if name != "autograd" else cfg.memory_n_slow
         row = {"n": W.chain_blocks(n) * W.OPS_PER_BLOCK}
         for mode in ("tracemalloc", "rss"):
@@ -357,28 +508,6 @@ def measure_memory(cfg):
         print(f"  memory {name}: {row}", flush=True)
     return out
 
-
-# ======================================================================================
-# The workloads.
-# ======================================================================================
-
-def run_set(label, impls, cfg, log=True, apart=None):
-    check_gradients(impls)
-    ok = []
-    for impl in impls:
-        try:
-            impl.run()
-            ok.append(impl)
-        except Exception as error:       # a peer that fails at this size: reported, not fatal
-            impl.note = (impl.note + "; " if impl.note else "") + \
-                f"failed: {type(error).__name__}: {str(error)[:80]}"
-            print(f"  {label} {impl.name}: FAILED {error!r}", flush=True)
-    results = measure_all(ok, cfg, apart)
-    if log:
-        for name, t in results.items():
-            print(f"  {label} {name}: total {t.total * 1e6:,.1f} µs "
-                  f"(n={t.number}, samples={t.samples})", flush=True)
-    return results
 
 
 def machine_info():
@@ -418,314 +547,44 @@ def machine_info():
     }
 
 
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, short samples")
-    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes
-    parser.add_argument("--memory-child", nargs=3, metavar=("IMPL", "N", "MODE"),
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=HERE, help="directory for RESULTS.md and the PNGs")
-    args = parser.parse_args(argv)
+    """Parse the command line, run the selected workloads, write the report."""
+    cfg, args = parse_args(argv)
+    W.select_peers(cfg.peers)
     if args.memory_child:
         name, n, mode = args.memory_child
         memory_child(name, int(n), mode)
         return
-
-    class cfg:
-        quick = args.quick
-        chain_n = 10**4 if args.quick else 10**5
-        jax_chain_n = 300 if args.quick else 1000
-        curve = [10**3, 10**4, 10**5] if args.quick else [10**3, 10**4, 10**5, 10**6]
-        curve_reference_max = 10**4 if args.quick else 10**5
-        dag_depths = [10, 20, 40, 60] if args.quick else [10, 20, 30, 40, 50, 60]
-        tutorial_dag_max = 12 if args.quick else 16
-        mlp_points = 10 if args.quick else W.MLP_POINTS
-        memory_n = 10**5 if args.quick else 10**6
-        memory_n_slow = 10**4 if args.quick else 10**5
-        min_sample = 0.01 if args.quick else 0.1
-        repeats = 3 if args.quick else 7
-        budget = 0.5 if args.quick else 5.0        # seconds per implementation, roughly
-
-    if args.smoke:             # seconds: checks that every step and the rendering work
-        cfg.quick = True
-        cfg.chain_n, cfg.jax_chain_n, cfg.curve, cfg.curve_reference_max = 500, 50, [100, 500], 100
-        cfg.dag_depths, cfg.tutorial_dag_max, cfg.mlp_points = [10, 60], 10, 2
-        cfg.memory_n, cfg.memory_n_slow = 2000, 500
-        cfg.min_sample, cfg.repeats, cfg.budget = 0.001, 2, 0.1
-
     started = time.perf_counter()
     info = machine_info()
     print(json.dumps(info, indent=1), flush=True)
-    out = args.out
-    os.makedirs(out, exist_ok=True)
-    md = []
-    charts = []
-    data = {}
-
-    # 1. the chain ------------------------------------------------------------------
-    print("workload 1: chain", flush=True)
-    chain = W.chain_impls(cfg.chain_n, jax_ops=cfg.jax_chain_n)
-    r1 = run_set("chain", chain, cfg)
-    data["chain"] = r1
-    ops = lambda impl: impl.ops  # noqa: E731
-    md.append(timed_table(f"1. Chain of {W.chain_blocks(cfg.chain_n) * 5:,} ops "
-                          "(sin, exp, log, *, +), per op", chain, r1, "ns", ops, "op"))
-    names = [i.name for i in chain if i.name in r1]
-    if bar_chart(os.path.join(out, "chain.png"), "Workload 1: chain, build + backward per op",
-                 names, [r1[n].total / W.by_name(chain, n).ops * 1e9 for n in names],
-                 "ns per op (log scale)"):
-        charts.append(("chain.png", "Workload 1"))
-
-    # linearity -----------------------------------------------------------------------
-    print("linearity", flush=True)
-    curve = {}
-    for n in cfg.curve:
-        impls = [i for i in W.chain_impls(n) if i.kind in ("floor", "ours")]
-        impls = [i for i in impls if not (i.name.startswith("reference")
-                                          and n > cfg.curve_reference_max)]
-        # Timed apart at every size: as a difference of two loops, a backward pass much
-        # cheaper than its build drowns in the build's noise (0.7 ns/node at n = 1,000).
-        res = run_set(f"chain {n}", impls, cfg, log=False, apart=True)
-        for impl in impls:
-            t = res[impl.name]
-            curve.setdefault(impl.name, {})[n] = (t.build / impl.ops,
-                                                  (t.backward or 0.0) / impl.ops)
-        print(f"  curve {n}: " + ", ".join(f"{k} {v[n][0] * 1e9:.0f}+{v[n][1] * 1e9:.0f} ns"
-                                           for k, v in curve.items() if n in v), flush=True)
-    data["curve"] = curve
-    lines = ["| implementation | phase | " + " | ".join(f"n = {n:,}" for n in cfg.curve) + " |",
-             "|---|---|" + "---:|" * len(cfg.curve)]
-    series = {}
-    for name, pts in curve.items():
-        phases = [("build", 0)] + ([("backward", 1)] if name != "floats" else [])
-        if name.endswith("get_gradients"):
-            phases = [("backward", 1)]
-        for phase, k in phases:
-            label = name if name == "floats" else (
-                f"{name.split(':')[0]}: build" if phase == "build" else name)
-            cells = [fmt_time(pts[n][k], "ns") if n in pts else "–" for n in cfg.curve]
-            lines.append(f"| {label} | {phase} | " + " | ".join(cells) + " |")
-            series[label] = ([n for n in cfg.curve if n in pts],
-                             [pts[n][k] * 1e9 for n in cfg.curve if n in pts])
-    md.append("### Linearity: ns per op (build) or per node (backward) against chain length\n\n"
-              + "\n".join(lines) + "\n")
-    if line_chart(os.path.join(out, "linearity.png"), "Cost per op against graph size",
-                  series, "ops in the chain", "ns per op or node"):
-        charts.append(("linearity.png", "Linearity"))
-
-    # 2. f(a, b) ----------------------------------------------------------------------
-    print("workload 2: tutorial f(a, b)", flush=True)
-    fimpls = W.f_impls()
-    ref = check_gradients(fimpls)
-    assert W.close(ref, [W.F_DA, W.F_DB], 1e-9), ref
-    r2 = run_set("f", fimpls, cfg)
-    data["f"] = r2
-    one = lambda impl: 1  # noqa: E731
-    md.append(timed_table("2. The tutorial's f(a, b) = (a/b - a) * (b/a + a + b) * (a - b), "
-                          "build + both partials, per call", fimpls, r2, "ns", one, "call"))
-    names = [i.name for i in fimpls if i.name in r2]
-    if bar_chart(os.path.join(out, "tutorial_f.png"), "Workload 2: f(a, b), build + both "
-                 "partials", names, [r2[n].total * 1e6 for n in names], "µs per call (log)"):
-        charts.append(("tutorial_f.png", "Workload 2"))
-
-    # 3. MLP --------------------------------------------------------------------------
-    print("workload 3: MLP", flush=True)
-    mimpls = W.mlp_impls(cfg.mlp_points)
-    r3 = run_set("mlp", mimpls, cfg)
-    data["mlp"] = r3
-    md.append(timed_table(f"3. Scalar MLP 2-16-16-1 (tanh), {cfg.mlp_points} points, one "
-                          "training step (forward + loss + backward + SGD update)",
-                          mimpls, r3, "ms", one, "step"))
-    names = [i.name for i in mimpls if i.name in r3]
-    if bar_chart(os.path.join(out, "mlp.png"), "Workload 3: MLP training step", names,
-                 [r3[n].total * 1e3 for n in names], "ms per step (log)"):
-        charts.append(("mlp.png", "Workload 3"))
-
-    # 4. DAG --------------------------------------------------------------------------
-    print("workload 4: DAG", flush=True)
-    depths = sorted(set(cfg.dag_depths + [d for d in (10, 12, 14, 16, 18)
-                                          if d <= cfg.tutorial_dag_max]))
-    r4 = {}
-    dag_names = []
-    for d in depths:
-        impls = W.dag_impls(d, tutorial_max_depth=cfg.tutorial_dag_max)
-        if d not in cfg.dag_depths:
-            impls = [i for i in impls if i.kind in ("tutorial", "floor")
-                     or i.name == "reference: gradients"]
-        res = run_set(f"dag {d}", impls, cfg, log=False)
-        for impl in impls:
-            if impl.name in res:
-                r4.setdefault(impl.name, {})[d] = res[impl.name]
-                if impl.name not in dag_names:
-                    dag_names.append(impl.name)
-        print(f"  dag {d}: " + ", ".join(f"{k} {v.total * 1e6:.1f} µs" for k, v in res.items()),
-              flush=True)
-    data["dag"] = r4
-    lines = ["| implementation | " + " | ".join(f"depth {d}" for d in depths) + " |",
-             "|---|" + "---:|" * len(depths)]
-    series = {}
-    for name in dag_names:
-        cells = [fmt_time(r4[name][d].total, "us") if d in r4[name] else "–" for d in depths]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        ds = [d for d in depths if d in r4[name]]
-        series[name] = (ds, [r4[name][d].total * 1e6 for d in ds])
-    jit60 = r4.get("jax.jit", {}).get(60)
-    extra = (f"\njax.jit compile time (depth 60): {fmt_seconds(jit60.compile)}.\n" if jit60
-             else "")
-    md.append("### 4. Shared-subexpression DAG x = (x + x) * 0.5, build + gradient, µs per call\n\n"
-              "2 ops per level, 2^depth routes from the root to x.  The tutorial's walk "
-              "enumerates the routes, so it is only run up to depth "
-              f"{cfg.tutorial_dag_max}.\n\n" + "\n".join(lines) + "\n" + extra)
-    if line_chart(os.path.join(out, "dag.png"), "Workload 4: DAG, build + gradient", series,
-                  "depth", "µs per call (log)", logx=False):
-        charts.append(("dag.png", "Workload 4"))
-
-    # 5. linear layer -----------------------------------------------------------------
-    print("workload 5: linear layer", flush=True)
-    limpls = W.linear_impls()
-    r5 = run_set("linear", limpls, cfg)
-    data["linear"] = r5
-    md.append(timed_table("5. The tutorial's linear layer on object arrays (50 -> 10), one "
-                          "training step", limpls, r5, "us", one, "step"))
-    names = [i.name for i in limpls if i.name in r5]
-    if bar_chart(os.path.join(out, "linear.png"), "Workload 5: linear layer step", names,
-                 [r5[n].total * 1e6 for n in names], "µs per step (log)"):
-        charts.append(("linear.png", "Workload 5"))
-
-    # 6. memory -----------------------------------------------------------------------
-    print("workload 6: memory", flush=True)
-    mem = measure_memory(cfg)
-    data["memory"] = mem
-    lines = ["| implementation | ops in chain | tracemalloc B/node | RSS B/node | note |",
-             "|---|---:|---:|---:|---|"]
-    for name, row in mem.items():
-        tm = f"{row['tracemalloc']:.0f}" if "tracemalloc" in row else "–"
-        rs = f"{row['rss']:.0f}" if "rss" in row else "–"
-        note = row.get("note", "")
-        if name == "torch":
-            note = (note + "; " if note else "") + "tracemalloc misses C++ allocations"
-        lines.append(f"| {name} | {row['n']:,} | {tm} | {rs} | {note} |")
-    md.append("### 6. Memory per node, chain of sin/exp/log/*/+ (each process fresh)\n\n"
-              "Bytes held by the graph divided by the ops in it (a node per op plus the leaf); "
-              "RSS is the resident-set growth, tracemalloc what Python's allocators handed "
-              "out.\n\n" + "\n".join(lines) + "\n")
-    names = [n for n in mem if "rss" in mem[n]]
-    if bar_chart(os.path.join(out, "memory.png"), "Workload 6: memory per node (RSS)", names,
-                 [max(mem[n]["rss"], 1.0) for n in names], "bytes per node (log)"):
-        charts.append(("memory.png", "Workload 6"))
-
-    # 7. record once, replay in C (issue 6) ---------------------------------------------
-    print("workload 7: record and replay", flush=True)
-    import replay_bench
-    replay = replay_bench.replay_results(quick=cfg.quick)
-    data["replay"] = replay
-    md.append(replay_bench.replay_markdown(replay))
-
-    # 8. arithmetic of micrograd's shape, and x ** 2 (issue 10) -----------------------
-    print("workload 8: arithmetic of micrograd's shape", flush=True)
-    nimpls = W.neuron_impls()
-    r8 = run_set("neuron", nimpls, cfg)
-    sq = W.square_impls() + W.square_replay_impls()
-    r8b = run_set("square", sq, cfg)
-    per_op = lambda impl: impl.ops  # noqa: E731
-    md.append(timed_table("8. Arithmetic of micrograd's shape: a layer of 16 neurons of 16 "
-                          "inputs (multiply-adds, relu), built (and freed) then both "
-                          "gradients, per op", nimpls, r8, "ns", per_op, "op"))
-    md.append(timed_table("8b. x ** 2 against x * x: a chain of 10^4 squarings (each times "
-                          "0.5), built and freed, and its tape replayed, per op", sq, r8b,
-                          "ns", per_op, "op", base="compiled: x * x"))
-    data["neuron"], data["square"] = r8, r8b
-    checks_8 = []
-    if "floats" in r8 and "compiled: gradients" in r8:
-        ratio = r8["compiled: gradients"].build / r8["floats"].total
-        checks_8.append(("arithmetic build (micrograd's shape) <= 4x plain floats per op "
-                         "(issue 10)", f"{ratio:.2f}x", ratio <= 4.0))
-    if "micrograd" in r8 and "compiled: gradients" in r8:
-        ratio = r8["micrograd"].total / r8["compiled: gradients"].total
-        checks_8.append(("micrograd's shape, build + gradients: >= 50x faster than "
-                         "micrograd", f"{ratio:.0f}x", ratio >= 50.0))
-    for build, other in (("compiled: x ** 2", "compiled: x * x"),
-                         ("replay: x ** 2", "replay: x * x")):
-        if build in r8b and other in r8b:
-            ratio = r8b[build].total / r8b[other].total
-            checks_8.append((f"{build} <= 1.2x {other} (issue 10)", f"{ratio:.2f}x",
-                             ratio <= 1.2))
-
-    # checks --------------------------------------------------------------------------
-    checks = targets(chain, r1, curve, r2, r3, r4, mem)
-    checks += [(f"replay (issue 6): {what}", value, ok) for what, value, ok in replay["targets"]]
-    checks += checks_8
+    os.makedirs(cfg.out, exist_ok=True)
+    results = {}
+    for name in cfg.workloads:
+        print(f"workload {name}: {WORKLOAD_FUNCTIONS[name].__doc__.splitlines()[0]}", flush=True)
+        results[name] = WORKLOAD_FUNCTIONS[name](cfg)
+    checks = [c for r in results.values() for c in r.checks] + end_to_end_checks(results)
     elapsed = time.perf_counter() - started
-    write_results(os.path.join(out, "RESULTS.md"), info, cfg, md, checks, charts, elapsed)
+    write_results(os.path.join(cfg.out, "RESULTS.md"), info, cfg, results, checks, elapsed)
     print("\n".join(f"{'PASS' if ok else 'MISS'}  {what}: {value}" for what, value, ok in checks))
     print(f"done in {elapsed:.0f} s")
+    return results
 
 
-def targets(chain, r1, curve, r2, r3, r4, mem):
-    """[(target, measured value, passed)] for the targets of issue 4."""
-    out = []
-    per = lambda name: r1[name] if name in r1 else None  # noqa: E731
-    floats = per("floats")
-    n = W.by_name(chain, "floats").ops
-    float_op = floats.total / n
-    c = per("compiled: gradients")
-    cg = per("compiled: get_gradients")
-    out.append(("graph build ≤ 4× plain-float time per op (workload 1)",
-                f"{c.build / n * 1e9:.0f} ns/op = {c.build / floats.total:.2f}× "
-                f"({float_op * 1e9:.1f} ns per float op)", c.build / floats.total <= 4))
-    out.append(("gradients(root, leaves) ≤ 2× a float op per node",
-                f"{c.backward / n * 1e9:.0f} ns/node = {c.backward / floats.total:.2f}×",
-                c.backward / floats.total <= 2))
-    out.append(("get_gradients (full dict) ≤ 10× a float op per node",
-                f"{cg.backward / n * 1e9:.0f} ns/node = {cg.backward / floats.total:.2f}×",
-                cg.backward / floats.total <= 10))
-    fc, ff = r2["compiled: gradients"], r2["floats"]
-    out.append(("tutorial f(a, b), build + both partials ≤ 6× float-only f",
-                f"{fc.total * 1e9:.0f} ns vs {ff.total * 1e9:.0f} ns = {fc.total / ff.total:.2f}×",
-                fc.total / ff.total <= 6))
-    for peer, need in (("torch 0-dim", 100), ("micrograd", 50), ("reference: gradients", 30)):
-        label = {"reference: gradients": "the reference engine"}.get(peer, peer)
-        if peer not in r1:
-            out.append((f"end to end ≥ {need}× faster than {label} (workload 1)",
-                        "not measured (peer missing or failed)", False))
-            continue
-        ratio = r1[peer].total / c.total
-        others = []
-        for wl, res in (("f", r2), ("MLP", r3)):
-            if peer in res:
-                others.append(f"{wl}: {res[peer].total / res['compiled: gradients'].total:.0f}×")
-        out.append((f"end to end (build + gradients) ≥ {need}× faster than {label} (workload 1)",
-                    f"{ratio:,.0f}× (" + ", ".join(others) + ")", ratio >= need))
-    row = mem.get("compiled", {})
-    if "rss" in row and "tracemalloc" in row:
-        worst = max(row["rss"], row["tracemalloc"])
-        out.append(("≤ 64 bytes per node (10^6-node chain)",
-                    f"tracemalloc {row['tracemalloc']:.0f} B, RSS {row['rss']:.0f} B",
-                    round(worst) <= 64))
-    d60 = r4.get("compiled: gradients", {}).get(60)
-    if d60:
-        out.append(("workload 4 at depth 60 in microseconds (≤ 100 µs)",
-                    f"{d60.total * 1e6:.1f} µs", d60.total <= 100e-6))
-    for name, k, phase in (("compiled: gradients", 0, "build"),
-                           ("compiled: gradients", 1, "gradients"),
-                           ("compiled: get_gradients", 1, "get_gradients")):
-        pts = curve.get(name, {})
-        vals = [pts[n][k] for n in sorted(pts)]
-        if vals:
-            spread = max(vals) / max(min(vals), 1e-12)
-            out.append((f"{phase} cost linear in graph size (max/min per-node cost ≤ 2 over "
-                        f"{min(pts):,}..{max(pts):,})",
-                        " / ".join(f"{v * 1e9:.0f}" for v in vals) + f" ns; spread {spread:.2f}",
-                        spread <= 2))
-    return out
-
-
-def write_results(path, info, cfg, md, checks, charts, elapsed):
+def write_results(path, info, cfg, results, checks, elapsed):
+    md = [r.markdown for r in results.values() if r.markdown]
+    charts = [c for r in results.values() for c in r.charts]
+    flag = {"full": "", "quick": " --quick", "smoke": " --smoke"}[cfg.mode]
+    if tuple(cfg.workloads) != WORKLOADS:
+        flag += " --workloads " + ",".join(cfg.workloads)
+    if tuple(cfg.peers) != PEERS:
+        flag += " --peers " + (",".join(cfg.peers) or "none")
     peers = ", ".join(f"{k} {v}" for k, v in info["peers"].items())
     head = [
         "# Benchmark results",
         "",
-        f"Generated by `python benchmarks/report.py{' --quick' if cfg.quick else ''}` on "
+        f"Generated by `python benchmarks/report.py{flag}` on "
         f"{info['date']} in {elapsed:.0f} s" + (" (**quick run: small sizes**)" if cfg.quick
                                                 else "") + ".",
         "",
@@ -738,7 +597,8 @@ def write_results(path, info, cfg, md, checks, charts, elapsed):
         head.append(f"- Environment: {info['openblas']} (left as found)")
     head += [
         "",
-        "Method: every figure is the minimum over several samples in one process (a warm-up run "
+        "Method (`benchmarks/timing.py`, one timer for every table): every figure is the minimum "
+        "over several samples in one process (a warm-up run "
         "discarded); the samples of all implementations of a table are interleaved "
         "round-robin, so ratios within a table come from the same run and the same machine "
         "load.  Large graphs (a call over 1 ms): the graphs of a sample are built, then the "
@@ -755,7 +615,7 @@ def write_results(path, info, cfg, md, checks, charts, elapsed):
         "float64; its jitted figures are steady-state calls, compile time reported apart; "
         "unrolled scalar code makes JAX compile times grow fast, so its chain is shorter.",
         "",
-        "## Targets (issues 4 and 6)",
+        "## Targets (issues 4, 6, 10, 12 and 13)",
         "",
         "| target | measured | |",
         "|---|---|---|",
@@ -771,3 +631,4 @@ def write_results(path, info, cfg, md, checks, charts, elapsed):
 
 if __name__ == "__main__":
     main()
+

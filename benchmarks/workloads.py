@@ -26,6 +26,7 @@ Memory per node (workload 6) reuses the chain; see ``report.py``.
 import collections
 import itertools
 import math
+import os
 import random
 import sys
 
@@ -38,11 +39,22 @@ import autodiff.reference
 # Peers: imported lazily; a missing one is reported with a reason, never an error.
 # ======================================================================================
 
+PEER_NAMES = ("micrograd", "torch", "autograd", "jax", "casadi")
 _peers = {}
+_selected = None          # None: every peer; else the names a run asked for (--peers)
+
+
+def select_peers(names):
+    """Run only these peers (``None``: all); the others report 'not selected'."""
+    global _selected
+    _selected = None if names is None else frozenset(names)
 
 
 def peer(name):
-    """The peer module (micrograd, torch, autograd, jax) or None if it cannot be imported."""
+    """The peer module (micrograd, torch, autograd, jax, casadi) or None if it cannot be
+    imported or was not selected."""
+    if _selected is not None and name not in _selected:
+        return None
     if name not in _peers:
         try:
             if name == "micrograd":
@@ -54,9 +66,14 @@ def peer(name):
                 import autograd as module
                 import autograd.numpy  # noqa: F401
             elif name == "jax":
+                # one thread, like torch: XLA reads this when it starts
+                os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                      "intra_op_parallelism_threads=1")
                 import jax as module
                 module.config.update("jax_enable_x64", True)
                 import jax.numpy  # noqa: F401
+            elif name == "casadi":
+                import casadi as module
             else:
                 raise ValueError(name)
             _peers[name] = (module, None)
@@ -67,6 +84,8 @@ def peer(name):
 
 def peer_reason(name):
     """Why a peer is missing (None when it is importable)."""
+    if _selected is not None and name not in _selected:
+        return "not selected (--peers)"
     peer(name)
     return _peers[name][1]
 
@@ -74,16 +93,14 @@ def peer_reason(name):
 def peer_versions():
     """{name: version or 'missing (reason)'} for every peer."""
     out = {}
-    for name in ("micrograd", "torch", "autograd", "jax"):
+    for name in PEER_NAMES:
         module = peer(name)
         if module is None:
             out[name] = f"missing ({peer_reason(name)})"
             continue
-        dist = {"micrograd": "micrograd", "torch": "torch", "autograd": "autograd",
-                "jax": "jax"}[name]
         try:
             from importlib.metadata import version
-            out[name] = version(dist)
+            out[name] = version(name)
         except Exception:
             out[name] = getattr(module, "__version__", "?")
     return out
