@@ -178,14 +178,19 @@ def stub_nodes():
     for p in BINARY:
         out += [f"class {p.cls}(Ops):",
                 "    def __new__(cls, a: _Operand, b: _Operand) -> Self: ..."]
-    out += ["", "# Module functions: a node if any argument is a node, a float of numbers."]
+    out += ["", "# Module functions: a node if any argument is a node, a float of numbers;",
+            "# arrays and sequences element by element (an object array if any element is a",
+            "# node, else float64), broadcasting as the ufunc does."]
     for p in UNARY:
         out += ["@overload", f"def {p.name}(x: Ops) -> Ops: ...",
-                "@overload", f"def {p.name}(x: _Real) -> float: ..."]
+                "@overload", f"def {p.name}(x: _Real) -> float: ...",
+                "@overload", f"def {p.name}(x: _Elementwise) -> NDArray[Any]: ..."]
     for p in BINARY:
         out += ["@overload", f"def {p.name}(a: Ops, b: _Operand) -> Ops: ...",
                 "@overload", f"def {p.name}(a: _Real, b: Ops) -> Ops: ...",
-                "@overload", f"def {p.name}(a: _Real, b: _Real) -> float: ..."]
+                "@overload", f"def {p.name}(a: _Real, b: _Real) -> float: ...",
+                "@overload", f"def {p.name}(a: _Elementwise, b: Any) -> NDArray[Any]: ...",
+                "@overload", f"def {p.name}(a: Any, b: _Elementwise) -> NDArray[Any]: ..."]
     return "\n".join(out)
 
 
