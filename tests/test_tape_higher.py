@@ -545,3 +545,162 @@ def test_long_tape_value_grad_hvp_bit_for_bit():
     same_in_both(make, lambda t: t.value_and_grad(x))
     same_in_both(make, lambda t: t(x))
     same_in_both(make, lambda t: t.hvp(x, v))
+
+
+# --------------------------------------------------------------------------------------
+# Sparse Jacobians and Hessians: the compressed sweep and the gather, against a plan
+# written here from the documented interface of autodiff._sparsity (so that these tests
+# check the sweeps whatever the pattern pass does; the pass itself has its own tests)
+# --------------------------------------------------------------------------------------
+
+class _Plan:
+    """A plan as autodiff._sparsity documents it, from a known dense pattern: a greedy
+    column colouring (columns sharing no row share a colour), seed and take."""
+
+    def __init__(self, pattern):
+        pattern = np.asarray(pattern, dtype=bool)
+        n_rows, n_cols = pattern.shape
+        colour = np.full(n_cols, -1)
+        for j in range(n_cols):
+            used = {colour[k] for k in range(j) if (pattern[:, k] & pattern[:, j]).any()}
+            c = 0
+            while c in used:
+                c += 1
+            colour[j] = c
+        self.n_colours = int(colour.max()) + 1 if n_cols else 0
+        self.colours = colour
+        self.seed = np.zeros((n_cols, self.n_colours))
+        self.seed[np.arange(n_cols), colour] = 1.0
+        rows, cols = np.nonzero(pattern)          # row-major: CSR order
+        self.indptr = np.searchsorted(rows, np.arange(n_rows + 1)).astype(np.int64)
+        self.indices = cols.astype(np.int64)
+        self.shape = (n_rows, n_cols)
+        self.take = (rows * self.n_colours + colour[cols]).astype(np.int64)
+
+
+class _FakeSparsity:
+    def __init__(self, jacobian_pattern=None, hessian_pattern=None):
+        self.calls = []
+        self.jp, self.hp = jacobian_pattern, hessian_pattern
+
+    def jacobian_plan(self, code, base, n_inputs, outs, columns):
+        self.calls.append(("jacobian", code.shape, base, n_inputs, list(outs), list(columns)))
+        return _Plan(self.jp)
+
+    def hessian_plan(self, code, base, n_inputs, root, columns):
+        self.calls.append(("hessian", code.shape, base, n_inputs, root, list(columns)))
+        return _Plan(self.hp)
+
+
+@pytest.fixture
+def fake_sparsity(monkeypatch):
+    import sys
+
+    def install(**patterns):
+        fake = _FakeSparsity(**patterns)
+        monkeypatch.setitem(sys.modules, "autodiff._sparsity", fake)
+        monkeypatch.setattr(autodiff, "_sparsity", fake, raising=False)
+        return fake
+    return install
+
+
+def _tridiagonal(n):
+    return (np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 1)
+
+
+@pytest.mark.parametrize("ad", ENGINES, ids=["compiled", "reference"])
+def test_sparse_jacobian_bratu(ad, fake_sparsity):
+    sparse = pytest.importorskip("scipy.sparse")
+    n = 12
+    fake = fake_sparsity(jacobian_pattern=_tridiagonal(n))
+    u0 = np.linspace(0.0, 1.0, n)
+    tape = ad.record(bratu(ad), u0)
+    u = np.cos(np.arange(n))
+    J = tape.sparse_jacobian(u)
+    assert isinstance(J, sparse.csr_array) and J.shape == (n, n) and J.nnz == 3 * n - 2
+    dense = tape.jacobian(u)
+    np.testing.assert_array_equal(J.toarray(), dense)     # the same bits on the pattern
+    close(J.toarray(), bratu_jacobian(u), rel=1e-12, abs_=1e-12 * np.abs(dense).max())
+    out = np.empty(3 * n - 2)
+    assert tape.sparse_jacobian(u, out=out) is out
+    np.testing.assert_array_equal(out, J.data)
+    P = tape.jacobian_sparsity()
+    assert (P.toarray() == _tridiagonal(n)).all()
+    assert len(fake.calls) == 1                           # the plan is built once
+    kind, shape, base, n_inputs, outs, columns = fake.calls[0]
+    assert n_inputs == n and columns == list(range(n)) and len(outs) == n
+
+
+def test_sparse_jacobian_bit_for_bit_between_engines(fake_sparsity):
+    pytest.importorskip("scipy.sparse")
+    n = 9
+    fake_sparsity(jacobian_pattern=_tridiagonal(n))
+    u = np.sin(np.arange(n) + 0.5)
+    results = [ad.record(bratu(ad), u).sparse_jacobian(u) for ad in ENGINES]
+    assert bits(results[0].data) == bits(results[1].data)
+    assert results[0].indices.tolist() == results[1].indices.tolist()
+
+
+@pytest.mark.parametrize("ad", ENGINES, ids=["compiled", "reference"])
+def test_sparse_hessian_rosenbrock(ad, fake_sparsity):
+    sparse = pytest.importorskip("scipy.sparse")
+    n = 10
+    fake = fake_sparsity(hessian_pattern=_tridiagonal(n))
+    x = np.linspace(-1.0, 1.5, n)
+    tape = ad.record(rosenbrock, x)
+    H = tape.sparse_hessian(x)
+    assert isinstance(H, sparse.csr_array) and H.shape == (n, n)
+    np.testing.assert_array_equal(H.toarray(), tape.hessian(x))
+    close(H.toarray(), rosenbrock_hessian(x), rel=1e-12, abs_=1e-12 * 1200.0 * 2.25)
+    out = np.zeros(H.nnz)
+    tape.sparse_hessian(x, out=out)
+    np.testing.assert_array_equal(out, H.data)
+    assert (tape.hessian_sparsity().toarray() == _tridiagonal(n)).all()
+    assert [c[0] for c in fake.calls] == ["hessian"]
+    assert fake.calls[0][4] == tape._instructions()[3][0]      # root: the output's slot
+
+
+@pytest.mark.parametrize("ad", ENGINES, ids=["compiled", "reference"])
+def test_sparse_out_is_checked(ad, fake_sparsity):
+    n = 6
+    fake_sparsity(jacobian_pattern=_tridiagonal(n), hessian_pattern=_tridiagonal(n))
+    x = np.linspace(0.1, 0.6, n)
+    jt = ad.record(bratu(ad), x)
+    ht = ad.record(rosenbrock, x)
+    nnz = 3 * n - 2
+    for method in (jt.sparse_jacobian, ht.sparse_hessian):
+        with pytest.raises(TypeError):
+            method(x, out=np.zeros(nnz, dtype=np.float32))
+        with pytest.raises(TypeError):
+            method(x, out=[0.0] * nnz)
+        with pytest.raises(ValueError):
+            method(x, out=np.zeros(nnz + 1))
+        with pytest.raises(ValueError):
+            method(x, out=np.zeros((nnz, 1)))
+        with pytest.raises(ValueError):
+            method(x, out=np.zeros(2 * nnz)[::2])
+        readonly = np.zeros(nnz)
+        readonly.flags.writeable = False
+        with pytest.raises(ValueError):
+            method(x, out=readonly)
+    with pytest.raises(TypeError, match="scalar function"):
+        jt.sparse_hessian(x)
+
+
+def test_vector_sweeps_in_several_chunks():
+    """More directions than one vector sweep carries (64 lanes): chunks, same bits."""
+    n = 70
+    x = np.linspace(-0.9, 1.2, n)
+    make = lambda ad: ad.record(rosenbrock, x)
+    H = same_in_both(make, lambda t: t.hessian(x))
+    close(H, rosenbrock_hessian(x), abs_=1e-12 * np.abs(rosenbrock_hessian(x)).max())
+
+    def wide(x):                # 2n outputs, n inputs: forward vector mode
+        return np.concatenate([x * x[::-1], np.exp(x) - x[0]])
+    J = same_in_both(lambda ad: ad.record(wide, x), lambda t: t.jacobian(x))
+    expected = np.zeros((2 * n, n))
+    expected[np.arange(n), np.arange(n)] += x[::-1]
+    expected[np.arange(n), np.arange(n)[::-1]] += x
+    expected[n + np.arange(n), np.arange(n)] = np.exp(x)
+    expected[n:, 0] -= 1.0
+    close(J, expected, rel=1e-14, abs_=1e-15)
