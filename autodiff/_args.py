@@ -253,9 +253,14 @@ def split_hessian(matrix: np.ndarray, shapes: Sequence[Optional[Tuple[int, ...]]
     return rows[0][0] if single else tuple(rows)
 
 
-def plan_seed(plan: Any) -> np.ndarray:
-    """A sparsity plan's seed matrix (directions, colours), as C-contiguous float64."""
-    return np.ascontiguousarray(plan.seed, dtype=np.float64)
+def plan_seed(plan: Any, n_dir: int) -> np.ndarray:
+    """A sparsity plan's seed matrix (directions, colours): a checked C-contiguous float64
+    copy (the sweeps read it with no bounds checks)."""
+    seed = np.array(plan.seed, dtype=np.float64, order="C", copy=True)
+    if seed.ndim != 2 or seed.shape[0] != n_dir:
+        raise ValueError(f"the sparsity plan's seed has shape {seed.shape}, expected "
+                         f"({n_dir}, colours)")
+    return seed
 
 
 def _scipy_sparse(what: str) -> Any:

@@ -17,6 +17,11 @@ its edge count is the one its class makes, and its value and local derivatives a
 bit what its rule gives from its operands at the example; anything else is refused with a
 TypeError naming the node's class.  A call keeps its values and adjoints in lists of its
 own, so a tape may be called from several threads at once and re-entrantly.
+
+Multi-output tapes, jvp, vjp, Jacobians, Hessian-vector products, Hessians and their sparse
+forms are the specification of ``_sweeps.pxi``: the same activity rule, the same
+operations per lane in the same order.  Vector sweeps are written here as one scalar sweep
+per lane (which is what each lane of the compiled vector sweep computes).
 """
 import math
 from typing import final
@@ -691,7 +696,8 @@ class Tape:
         """The Jacobian as a csr_array, or its values into out (see the compiled Tape)."""
         self._check()
         plan = self._plan("jacobian")
-        compressed = self._compressed_jacobian(args, _args.plan_seed(plan))
+        seed = _args.plan_seed(plan, len(self._prepare()[2]))
+        compressed = self._compressed_jacobian(args, seed)
         return _args.sparse_result(plan, compressed, out)
 
     def sparse_hessian(self, *args, out=None):
@@ -699,7 +705,8 @@ class Tape:
         self._check()
         self._scalar_only("sparse_hessian")
         plan = self._plan("hessian")
-        compressed = self._hessian_matrix(args, _args.plan_seed(plan))
+        seed = _args.plan_seed(plan, len(self._prepare()[2]))
+        compressed = self._hessian_matrix(args, seed)
         return _args.sparse_result(plan, compressed, out)
 
 

@@ -42,6 +42,10 @@ an exception, the string of an error message).  Such code may call this very tap
 - Tapes are made only by ``record``: ``Tape()``, ``Tape.__new__(Tape)`` and subclassing
   raise TypeError, and every method checks that the tape is complete.
 
+Tangent and second-order sweeps (jvp, vjp, Jacobians, hvp, Hessians, sparse forms) are
+in ``_sweeps.pxi``; they take larger workspaces from a second free list (``xcache``, by
+size), with the same rules.
+
 Workspaces
 ----------
 A call needs ``2 * n_slots + 2 * n_ops`` doubles: values, adjoints, and the two local
@@ -495,7 +499,15 @@ cdef class Tape:
         return ws
 
     cdef void _give_x(self, double* ws, Py_ssize_t n) noexcept:
-        if self.n_xcached < MAX_CACHED and n <= 2 * MAX_WORKSPACE:
+        """Keep up to MAX_CACHED workspaces of up to 4 SMALL_WORKSPACE doubles, and at most
+        one larger one (so a single-threaded caller of one method never mallocs again)."""
+        cdef int i
+        cdef bint keep = self.n_xcached < MAX_CACHED
+        if keep and n > 4 * SMALL_WORKSPACE:
+            for i in range(self.n_xcached):
+                if self.xsize[i] > 4 * SMALL_WORKSPACE:
+                    keep = False
+        if keep:
             self.xcache[self.n_xcached] = ws
             self.xsize[self.n_xcached] = n
             self.n_xcached += 1
@@ -944,7 +956,7 @@ cdef class Tape:
         is returned.  SciPy is imported only here."""
         self._check()
         plan = self._plan("jacobian")
-        compressed = self._compressed_jacobian(args, _seed(plan))
+        compressed = self._compressed_jacobian(args, _seed(plan, self.n_dir))
         return _gather(plan, compressed, out)
 
     def sparse_hessian(self, *args, out=None):
@@ -955,12 +967,12 @@ cdef class Tape:
         self._check()
         self._scalar_only("sparse_hessian")
         plan = self._plan("hessian")
-        compressed = self._hessian_matrix(args, _seed(plan))
+        compressed = self._hessian_matrix(args, _seed(plan, self.n_dir))
         return _gather(plan, compressed, out)
 
 
-cdef object _seed(object plan):
-    return _args.plan_seed(plan)
+cdef object _seed(object plan, Py_ssize_t n_dir):
+    return _args.plan_seed(plan, n_dir)
 
 
 cdef object _gather(object plan, object compressed, object out):
@@ -1229,9 +1241,14 @@ def record(f, *example_args, argnums=0):
     arguments to replay them.  The tape holds the built-in primitives only: a node of a
     user-defined class (a Python subclass of ``Ops`` or of a built-in node class, the
     tutorial's way of adding a function) raises TypeError naming the class, and so does a
-    built-in node whose ``.grad`` or ``.value`` was set by hand.  ``f`` must return a
-    scalar (a node or a number; TypeError otherwise); if it returns a number the tape is
-    constant.
+    built-in node whose ``.grad`` or ``.value`` was set by hand.
+
+    ``f`` may return a scalar (a node or a number): ``tape(*args)`` is then a float and
+    ``value_and_grad``, ``grad``, ``hvp`` and ``hessian`` apply; or several outputs: an
+    array of any shape whose elements are nodes or numbers, or a list or tuple of them
+    (shape ``(len,)``): ``tape(*args)`` is then a float64 array of that shape, and the
+    derivatives come from ``jacobian``, ``jvp``, ``vjp`` and ``sparse_jacobian``.  A
+    number among the outputs is a constant; anything else raises TypeError.
 
     A tape can be called from several threads at once and re-entrantly; it cannot be
     pickled or copied (record again in the other process).
