@@ -559,3 +559,155 @@ def test_random_sparse_patterns(seed, known_second):
     jplan = p.jacobian([p("sin", p("add", i, j)) for i, j in sorted(pairs)] or [0],
                        list(range(n)))
     check_plan(jplan)
+
+
+# --------------------------------------------------------------------------------------
+# Tapes recorded with both engines, against analytic derivatives
+# --------------------------------------------------------------------------------------
+
+def plans(tape, columns=None):
+    code, base, n_inputs, outs = tape._instructions()
+    if columns is None:
+        columns = np.arange(n_inputs)
+    jplan = _sparsity.jacobian_plan(code, base, n_inputs, outs, columns)
+    hplan = (_sparsity.hessian_plan(code, base, n_inputs, outs[0], columns)
+             if len(outs) == 1 else None)
+    return jplan, hplan
+
+
+def rosenbrock(x):
+    return sum(100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+               for i in range(len(x) - 1))
+
+
+def rosenbrock_hessian(x):
+    n = len(x)
+    H = np.zeros((n, n))
+    for i in range(n - 1):
+        H[i, i] += 1200.0 * x[i] ** 2 - 400.0 * x[i + 1] + 2.0
+        H[i + 1, i + 1] += 200.0
+        H[i, i + 1] += -400.0 * x[i]
+        H[i + 1, i] += -400.0 * x[i]
+    return H
+
+
+def bratu(u, lam=1.0):
+    n = len(u)
+    h2 = (1.0 / (n + 1)) ** 2
+    return [((u[i - 1] if i else 0.0) - 2.0 * u[i] + (u[i + 1] if i < n - 1 else 0.0)) / h2
+            + lam * np.exp(u[i]) for i in range(n)]
+
+
+def bratu_jacobian(u, lam=1.0):
+    n = len(u)
+    h2 = (1.0 / (n + 1)) ** 2
+    return (np.diag(-2.0 / h2 + lam * np.exp(u)) + np.diag(np.full(n - 1, 1.0 / h2), 1)
+            + np.diag(np.full(n - 1, 1.0 / h2), -1))
+
+
+T = np.linspace(0.05, 3.0, 200)      # t = 0 would make d r / d p1 zero there
+Y = 2.0 * np.exp(-1.3 * T) + 0.5 * T - 0.2
+
+
+def residuals(p):
+    return [Y[i] - (p[0] * np.exp(-p[1] * T[i]) + p[2] * T[i] + p[3]) for i in range(len(T))]
+
+
+def residuals_jacobian(p):
+    e = np.exp(-p[1] * T)
+    return np.stack([-e, p[0] * T * e, -T, -np.ones_like(T)], axis=1)
+
+
+def table_declares(names):
+    return all(_primitives.BY_NAME[name].second is not None for name in names)
+
+
+ROSENBROCK_OPS = ("add", "subtract", "multiply", "power")
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 60])
+def test_rosenbrock_hessian_pattern(ad, n, known_second):
+    x = np.random.default_rng(n).uniform(-1.0, 1.0, n)
+    _, plan = plans(ad.record(rosenbrock, x))
+    H = rosenbrock_hessian(x)
+    assert np.array_equal(dense(plan), H != 0)          # tridiagonal
+    assert plan.n_colours == (2 if n <= 3 else 3)     # see test_tridiagonal_hessian_colours
+    check_plan(plan, symmetric=True)
+
+
+def test_rosenbrock_hessian_pattern_with_the_table(ad):
+    """With the table as it stands: every nonzero is in the pattern; exactly the pattern
+    once the rows Rosenbrock uses declare their second partials."""
+    n = 12
+    x = np.random.default_rng(1).uniform(-1.0, 1.0, n)
+    _, plan = plans(ad.record(rosenbrock, x))
+    P = dense(plan)
+    nonzero = rosenbrock_hessian(x) != 0
+    assert P[nonzero].all()
+    if table_declares(ROSENBROCK_OPS):
+        assert np.array_equal(P, nonzero)
+    check_plan(plan, symmetric=True)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 100])
+def test_bratu_jacobian_pattern(ad, n):
+    u = np.random.default_rng(n).uniform(0.0, 0.5, n)
+    plan, _ = plans(ad.record(bratu, u))
+    J = bratu_jacobian(u)
+    assert np.array_equal(dense(plan), J != 0)
+    assert plan.n_colours == min(n, 3)
+    check_plan(plan)
+    # The compressed Jacobian of the analytic J gives J's CSR data back.
+    assert np.array_equal((J @ plan.seed).ravel()[plan.take], J[J != 0])
+
+
+def test_least_squares_jacobian_pattern(ad):
+    p = np.array([1.5, 1.0, 0.3, 0.1])
+    plan, _ = plans(ad.record(residuals, p))
+    J = residuals_jacobian(p)
+    assert plan.shape == (200, 4) and np.array_equal(dense(plan), J != 0)
+    assert plan.n_colours == 4
+    check_plan(plan)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_sparse_quadratic(ad, seed, known_second):
+    rng = np.random.default_rng(seed)
+    n = 25
+    A = np.where(rng.random((n, n)) < 0.08, rng.standard_normal((n, n)), 0.0)
+    A = A + A.T
+    nz = list(zip(*np.nonzero(np.triu(A))))
+    b = rng.standard_normal(n)
+
+    def f(x):
+        total = 0.0
+        for i, j in nz:
+            total = total + (A[i, j] if i != j else 0.5 * A[i, i]) * x[i] * x[j]
+        for i in range(n):
+            total = total + b[i] * x[i]
+        return total
+    x = rng.standard_normal(n)
+    _, plan = plans(ad.record(f, x))
+    assert np.array_equal(dense(plan), A != 0)          # the Hessian is A
+    check_plan(plan, symmetric=True)
+
+
+def test_columns_of_one_argument(ad, known_second):
+    """argnums picks the columns: the pattern over y's elements only."""
+    def f(x, y):
+        return x[0] * y[1] + np.sin(x[1]) + y[0] * y[2] + y[2] ** 3.0
+    tape = ad.record(f, np.ones(2), np.ones(3), argnums=1)
+    code, base, n_inputs, outs = tape._instructions()
+    columns = [2, 3, 4]                                 # y's slots: after x's two
+    _, plan = plans(tape, columns)
+    assert dense(plan).tolist() == [[0, 0, 1], [0, 0, 0], [1, 0, 1]]
+    jplan = _sparsity.jacobian_plan(code, base, n_inputs, outs, columns)
+    assert dense(jplan).tolist() == [[1, 1, 1]]
+
+
+def test_multi_output_tape_with_constant_and_input_outputs(ad):
+    tape = ad.record(lambda x: [x[0] ** 2, x[1] * x[0], 3.0, x[1], np.exp(x[2])], np.ones(3))
+    plan, _ = plans(tape)
+    assert dense(plan).tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 1, 0], [0, 0, 1]]
+    assert plan.n_colours == 2
+    check_plan(plan)
