@@ -704,3 +704,49 @@ def test_vector_sweeps_in_several_chunks():
     expected[n + np.arange(n), np.arange(n)] = np.exp(x)
     expected[n:, 0] -= 1.0
     close(J, expected, rel=1e-14, abs_=1e-15)
+
+
+# With the sparsity pass itself (autodiff._sparsity): patterns found from the tape.
+
+@pytest.mark.parametrize("ad", ENGINES, ids=["compiled", "reference"])
+def test_sparse_with_the_pattern_pass(ad):
+    pytest.importorskip("scipy.sparse")
+    pytest.importorskip("autodiff._sparsity")
+    n = 30
+    u = np.cos(np.arange(n))
+    tape = ad.record(bratu(ad), u)
+    J = tape.sparse_jacobian(u)
+    assert J.nnz == 3 * n - 2
+    assert (tape.jacobian_sparsity().toarray() == _tridiagonal(n)).all()
+    np.testing.assert_array_equal(J.toarray(), tape.jacobian(u))
+    close(J.toarray(), bratu_jacobian(u), rel=1e-12, abs_=1e-12 * np.abs(bratu_jacobian(u)).max())
+    x = np.linspace(-1.1, 1.4, n)
+    tape = ad.record(rosenbrock, x)
+    H = tape.sparse_hessian(x)
+    pattern = tape.hessian_sparsity().toarray() != 0
+    assert pattern[_tridiagonal(n)].all()           # holds every structural nonzero
+    if _second_declared("add", "subtract", "multiply"):
+        assert (pattern == _tridiagonal(n)).all()   # and no more once the table says so
+    dense = tape.hessian(x)
+    # A symmetric colouring may read an entry from its mirror image: each stored value is
+    # bit for bit the dense H[i, j] or H[j, i].
+    rows = np.repeat(np.arange(n), np.diff(H.indptr))
+    for i, j, value in zip(rows, H.indices, H.data):
+        assert value == dense[i, j] or value == dense[j, i]
+    close(H.toarray(), rosenbrock_hessian(x), rel=1e-12, abs_=1e-12 * 1200 * 1.96)
+
+
+def _second_declared(*names):
+    from autodiff import _primitives
+    return all(p.second is not None for p in _primitives.TABLE if p.name in names)
+
+
+def test_sparse_bit_for_bit_between_engines_with_the_pattern_pass():
+    pytest.importorskip("scipy.sparse")
+    pytest.importorskip("autodiff._sparsity")
+    x = np.linspace(-1.1, 1.4, 17)
+    make = lambda ad: ad.record(rosenbrock, x)
+    nnz = make(autodiff).hessian_sparsity().nnz
+    same_in_both(make, lambda t: t.sparse_hessian(x, out=np.empty(nnz)))
+    make = lambda ad: ad.record(bratu(ad), x)
+    same_in_both(make, lambda t: t.sparse_jacobian(x, out=np.empty(3 * 17 - 2)))
