@@ -177,34 +177,72 @@ cdef void _hvp_reverse(const Instr* code, const Local* loc, const Local* tl,
 cdef void _hvp_forward_lanes(const Instr* code, Local* loc, double* TL, Py_ssize_t n_ops,
                              double* vals, double* T, Py_ssize_t L,
                              const unsigned char* iact, Py_ssize_t base) noexcept nogil:
-    """_hvp_forward with L lanes: T[s L + l]; TL[2 L i + l] d(da), TL[2 L i + L + l] d(db)."""
+    """_hvp_forward with L lanes: T[s L + l]; TL[2 L i + l] d(da), TL[2 L i + L + l] d(db).
+
+    The second partials are computed once per instruction; each lane then does the
+    operations of _hvp_forward and _local_tangents, in the same order."""
     cdef Py_ssize_t i, l
-    cdef int f
-    cdef double ta, tb, da, db
+    cdef int f, op
+    cdef double da, db, s, daa, dab, dbb
     cdef const Instr* p = code
     cdef double* out = vals + base
     cdef double* to
+    cdef const double* ta
+    cdef const double* tb
     cdef double* tla
     cdef double* tlb
     for i in range(n_ops):
         _values_locals(p, &loc[i], vals, &out[i])
         f = iact[i]
         if f != 0:
+            op = p.op
             da = loc[i].da
             db = loc[i].db
             to = T + (base + i) * L
+            ta = T + p.a * L
+            tb = T + p.b * L
             tla = TL + 2 * L * i
             tlb = tla + L
-            for l in range(L):
-                ta = T[p.a * L + l] if f & 1 else 0.0
-                tb = T[p.b * L + l] if f & 2 else 0.0
-                if f == 3:
-                    to[l] = da * ta + db * tb
-                elif f == 1:
-                    to[l] = da * ta
+            if f == 3:
+                for l in range(L):
+                    to[l] = da * ta[l] + db * tb[l]
+            elif f == 1:
+                for l in range(L):
+                    to[l] = da * ta[l]
+            else:
+                for l in range(L):
+                    to[l] = db * tb[l]
+            if op < BINARY:                 # unary or POWC: f == 1
+                if op == POWC:
+                    s = _power_const_second(vals[p.a], vals[p.b], out[i], da)
                 else:
-                    to[l] = db * tb
-                _local_tangents(p, &loc[i], f, vals, out[i], ta, tb, &tla[l], &tlb[l])
+                    s = _unary_second(op, vals[p.a], out[i], da)
+                for l in range(L):
+                    tla[l] = s * ta[l]
+                    tlb[l] = 0.0
+            elif op == BINARY + ADD or op == BINARY + SUB:
+                for l in range(L):
+                    tla[l] = 0.0
+                    tlb[l] = 0.0
+            elif op == BINARY + MUL:
+                for l in range(L):
+                    tla[l] = tb[l] if f & 2 else 0.0
+                    tlb[l] = ta[l] if f & 1 else 0.0
+            else:
+                _binary_second(op - BINARY, vals[p.a], vals[p.b], out[i], da, db,
+                               &daa, &dab, &dbb)
+                if f == 3:
+                    for l in range(L):
+                        tla[l] = daa * ta[l] + dab * tb[l]
+                        tlb[l] = dab * ta[l] + dbb * tb[l]
+                elif f == 1:
+                    for l in range(L):
+                        tla[l] = daa * ta[l]
+                        tlb[l] = dab * ta[l]
+                else:
+                    for l in range(L):
+                        tla[l] = dab * tb[l]
+                        tlb[l] = dbb * tb[l]
         p += 1
 
 
