@@ -229,10 +229,15 @@ _NO_PICKLE = ("a Tape cannot be pickled or copied yet: it holds compiled instruc
 cdef class Tape:
     """A function recorded by ``record``: replays its value and gradients for new inputs.
 
-    ``tape(*args)`` is the value (a float), ``tape.grad(*args)`` the gradients and
-    ``tape.value_and_grad(*args)`` both, with the shapes and conventions of
-    ``value_and_grad(f, argnums)``.  The arguments must have the types and shapes of the
-    example arguments given to ``record``.  A tape may be called from several threads at
+    ``tape(*args)`` is the value (a float, or a float64 array for a function with several
+    outputs), ``tape.grad(*args)`` the gradients and ``tape.value_and_grad(*args)`` both,
+    with the shapes and conventions of ``value_and_grad(f, argnums)``.  Beyond the
+    gradient: ``jvp(*args, tangent)``, ``vjp(*args, cotangent)``, ``jacobian(*args)``,
+    ``hvp(*args, v)``, ``hessian(*args)``, ``sparse_jacobian(*args)`` and
+    ``sparse_hessian(*args)`` (with ``jacobian_sparsity()`` / ``hessian_sparsity()``), all
+    with respect to the arguments chosen by ``argnums`` at ``record``, the others held
+    fixed.  The arguments must have the types and shapes of the example arguments given to
+    ``record``.  A tape may be called from several threads at
     once, and re-entrantly (from an argument's ``__float__``): each call works in a
     workspace of its own.  Tapes are made by ``record`` only, and cannot be pickled.
     """

@@ -801,3 +801,18 @@ def test_hessian_through_every_primitive(name):
         v = np.linspace(0.5, -0.7, k + 1)
         hv = same_in_both(make, lambda t: t.hvp(w, v))
         close(hv, H @ v, rel=1e-12, abs_=1e-12 * scale)
+
+
+@pytest.mark.parametrize("ad", ENGINES, ids=["compiled", "reference"])
+def test_sparse_without_scipy_says_so(ad, fake_sparsity, monkeypatch):
+    import sys
+    n = 5
+    fake_sparsity(jacobian_pattern=_tridiagonal(n))
+    u = np.linspace(0.1, 0.5, n)
+    tape = ad.record(bratu(ad), u)
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)
+    with pytest.raises(ImportError, match="install SciPy"):
+        tape.sparse_jacobian(u)
+    out = np.empty(3 * n - 2)                   # the values alone need no SciPy
+    tape.sparse_jacobian(u, out=out)
+    close(out[:2], bratu_jacobian(u)[0, :2], rel=1e-12)
