@@ -816,3 +816,42 @@ def test_sparse_without_scipy_says_so(ad, fake_sparsity, monkeypatch):
     out = np.empty(3 * n - 2)                   # the values alone need no SciPy
     tape.sparse_jacobian(u, out=out)
     close(out[:2], bratu_jacobian(u)[0, :2], rel=1e-12)
+
+
+@pytest.mark.parametrize("ad", ENGINES, ids=["compiled", "reference"])
+def test_sparse_reentrant_and_threads(ad, fake_sparsity):
+    """An argument whose __array__ calls the same tape's sparse methods, and threads
+    sharing one tape's cached plan: every call has its own workspace and result."""
+    pytest.importorskip("scipy.sparse")
+    n = 8
+    fake_sparsity(jacobian_pattern=_tridiagonal(n), hessian_pattern=_tridiagonal(n))
+    x = np.linspace(-0.5, 0.9, n)
+    jt = ad.record(bratu(ad), x)
+    ht = ad.record(rosenbrock, x)
+    inner = []
+
+    class Sneaky:
+        def __array__(self, dtype=None, copy=None):
+            inner.append(jt.sparse_jacobian(x + 0.25).toarray())
+            inner.append(ht.sparse_hessian(x - 0.25).toarray())
+            return np.array(x)
+    J = jt.sparse_jacobian(Sneaky()).toarray()
+    H = ht.sparse_hessian(Sneaky()).toarray()
+    np.testing.assert_array_equal(J, jt.jacobian(x))
+    np.testing.assert_array_equal(H, ht.hessian(x))
+    np.testing.assert_array_equal(inner[0], jt.jacobian(x + 0.25))
+    np.testing.assert_array_equal(inner[1], ht.hessian(x - 0.25))
+    points = [x + 0.1 * k for k in range(4)]
+    expected = [bits(ht.sparse_hessian(p, out=np.empty(3 * n - 2))) for p in points]
+    got = {}
+
+    def work(k):
+        for _ in range(20):
+            value = bits(ht.sparse_hessian(points[k], out=np.empty(3 * n - 2)))
+            got.setdefault(k, set()).add(value)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [got[k] for k in range(4)] == [{e} for e in expected]
