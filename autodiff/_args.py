@@ -7,6 +7,7 @@ for an array; for ``argnums`` given as a tuple, a tuple of those.
 """
 from __future__ import annotations
 
+import importlib
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -122,3 +123,183 @@ def tape_inputs(engine: Dict[str, Any], f: Any, args: Sequence[Any], argnums: An
                 f"(bind any other argument first, e.g. with functools.partial)") from None
     call_args, slots, _ = make_leaves(engine, args, tuple(range(len(args))))
     return call_args, slots, indices, single
+
+
+def tape_outputs(engine: Dict[str, Any], out: Any) -> Tuple[List[Any], Optional[Tuple[int, ...]]]:
+    """``record``'s outputs: (items, shape) for what ``f`` returned.
+
+    ``f`` may return a scalar (a node, a real number, a 0-d array): one item and shape None
+    (the tape returns a float); an array of any shape whose elements are nodes or real
+    numbers: its elements in C order and its shape; or a list or tuple of nodes and real
+    numbers: its items and shape ``(len,)``.  Each item is a node or a float (a constant
+    output).  Anything else raises TypeError.
+    """
+    Ops = engine["Ops"]
+
+    def item(x: Any, where: str) -> Any:
+        if isinstance(x, Ops):
+            return x
+        if isinstance(x, numbers.Real) and not isinstance(x, np.ndarray):
+            return float(x)
+        raise TypeError(f"f must return a scalar, an array or a sequence of nodes and real "
+                        f"numbers, but {where} is a {type(x).__name__}")
+
+    if isinstance(out, np.ndarray):
+        if out.dtype.kind not in "biufO":
+            raise TypeError(f"f returned an array of dtype {out.dtype}; a tape's outputs are "
+                            f"nodes or real numbers")
+        shape = tuple(int(d) for d in out.shape)
+        flat = out.reshape(-1).tolist() if out.dtype.kind != "O" else list(out.reshape(-1))
+        items = [item(x, "an element of the array it returned") for x in flat]
+        if not shape:
+            return items, None
+        return items, shape
+    if isinstance(out, (list, tuple)):
+        items = [item(x, f"item {k} of the {type(out).__name__} it returned")
+                 for k, x in enumerate(out)]
+        return items, (len(items),)
+    return [scalar_output(engine, out)], None
+
+
+def _flat_like(value: Any, shape: Optional[Tuple[int, ...]], what: str) -> np.ndarray:
+    """value (a number for shape None, else an array of that shape), as flat float64."""
+    try:
+        got, values = as_values(value)
+    except TypeError:
+        raise TypeError(f"{what} must be a real number or an array of real numbers, got "
+                        f"{type(value).__name__}") from None
+    scalar = got is None or got == ()
+    if got != shape and not (scalar and (shape is None or shape == ())):
+        expected = "a number" if shape is None else f"an array of shape {shape}"
+        actual = "a number" if got is None else f"an array of shape {got}"
+        raise ValueError(f"{what} must be {expected} (the shape of what it pairs with), "
+                         f"got {actual}")
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def tape_directions(value: Any, shapes: Sequence[Optional[Tuple[int, ...]]],
+                    argnums: Tuple[int, ...], single: bool, what: str) -> np.ndarray:
+    """A tangent (``jvp``) or vector (``hvp``) structured like the differentiated
+    arguments, checked, as one flat float64 array (the arguments' elements in order).
+
+    One number or array when argnums is an int, else a tuple or list of one per argnum.
+    A wrong structure or type raises TypeError, a wrong shape ValueError.
+    """
+    if single:
+        parts = [value]
+    else:
+        if not isinstance(value, (tuple, list)):
+            raise TypeError(f"{what} must be a tuple of {len(argnums)} numbers or arrays "
+                            f"(one per differentiated argument, argnums={tuple(argnums)}), "
+                            f"got {type(value).__name__}")
+        if len(value) != len(argnums):
+            raise TypeError(f"{what} must have one item per differentiated argument "
+                            f"({len(argnums)}, argnums={tuple(argnums)}), got {len(value)}")
+        parts = list(value)
+    flats = [_flat_like(part, shapes[k], what if single else f"{what}[{i}]")
+             for i, (part, k) in enumerate(zip(parts, argnums))]
+    if not flats:
+        return np.zeros(0, dtype=np.float64)
+    return np.ascontiguousarray(np.concatenate(flats), dtype=np.float64)
+
+
+def tape_cotangent(value: Any, out_shape: Optional[Tuple[int, ...]], what: str) -> np.ndarray:
+    """A cotangent (``vjp``) shaped like the tape's output, checked, as flat float64."""
+    return _flat_like(value, out_shape, what)
+
+
+def split_columns(matrix: np.ndarray, lead: Tuple[int, ...],
+                  shapes: Sequence[Optional[Tuple[int, ...]]], argnums: Tuple[int, ...],
+                  single: bool) -> Any:
+    """Cut the columns of a (rows, directions) float64 matrix into one block per
+    differentiated argument, each reshaped to ``lead + argument shape`` (JAX's layout).
+
+    A block of shape () is returned as a float; a tuple of blocks for tuple argnums.
+    """
+    results, start = [], 0
+    for k in argnums:
+        given = shapes[k]
+        shape: Tuple[int, ...] = () if given is None else tuple(given)
+        n = 1
+        for d in shape:
+            n *= d
+        block = np.ascontiguousarray(matrix[:, start:start + n]).reshape(lead + shape)
+        start += n
+        results.append(float(block) if block.shape == () else block)
+    return results[0] if single else tuple(results)
+
+
+def split_hessian(matrix: np.ndarray, shapes: Sequence[Optional[Tuple[int, ...]]],
+                  argnums: Tuple[int, ...], single: bool) -> Any:
+    """Cut an (n, n) Hessian over the differentiated elements into JAX's nested layout:
+    ``H[i][j]`` of shape ``shape_i + shape_j`` (a float for two numbers), a single block
+    when argnums is an int."""
+    blocks, start = [], 0
+    for k in argnums:
+        given = shapes[k]
+        shape: Tuple[int, ...] = () if given is None else tuple(given)
+        n = 1
+        for d in shape:
+            n *= d
+        blocks.append((start, n, shape))
+        start += n
+    rows = []
+    for (r0, rn, rshape) in blocks:
+        row = []
+        for (c0, cn, cshape) in blocks:
+            block = np.ascontiguousarray(matrix[r0:r0 + rn, c0:c0 + cn]).reshape(rshape + cshape)
+            row.append(float(block) if block.shape == () else block)
+        rows.append(tuple(row))
+    return rows[0][0] if single else tuple(rows)
+
+
+def plan_seed(plan: Any, n_dir: int) -> np.ndarray:
+    """A sparsity plan's seed matrix (directions, colours): a checked C-contiguous float64
+    copy (the sweeps read it with no bounds checks)."""
+    seed = np.array(plan.seed, dtype=np.float64, order="C", copy=True)
+    if seed.ndim != 2 or seed.shape[0] != n_dir:
+        raise ValueError(f"the sparsity plan's seed has shape {seed.shape}, expected "
+                         f"({n_dir}, colours)")
+    return seed
+
+
+def _scipy_sparse(what: str) -> Any:
+    try:
+        sparse = importlib.import_module("scipy.sparse")    # only when asked for
+    except ImportError:
+        raise ImportError(f"{what} returns a scipy.sparse.csr_array: install SciPy "
+                          f"(pip install scipy), or pass out=<float64 array of length nnz> "
+                          f"to get the values alone") from None
+    return sparse
+
+
+def sparse_result(plan: Any, compressed: np.ndarray, out: Any) -> Any:
+    """The values of a compressed sweep gathered into the plan's pattern: a csr_array, or
+    written into ``out`` (checked: a writable C-contiguous float64 array of length nnz)."""
+    take = np.asarray(plan.take, dtype=np.intp)
+    flat = np.ascontiguousarray(compressed, dtype=np.float64).reshape(-1)
+    if out is not None:
+        if type(out) is not np.ndarray or out.dtype != np.float64:
+            raise TypeError(f"out must be a float64 numpy array of length {take.shape[0]} "
+                            f"(the pattern's nnz), got "
+                            + (f"an array of dtype {out.dtype}" if isinstance(out, np.ndarray)
+                               else type(out).__name__))
+        if out.ndim != 1 or out.shape[0] != take.shape[0]:
+            raise ValueError(f"out must have shape ({take.shape[0]},) (the pattern's nnz), "
+                             f"got {out.shape}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be a writable, contiguous array")
+        np.take(flat, take, out=out)
+        return out
+    sparse = _scipy_sparse("this method")
+    data = flat[take]
+    return sparse.csr_array((data, np.array(plan.indices, copy=True),
+                             np.array(plan.indptr, copy=True)), shape=tuple(plan.shape))
+
+
+def sparsity_pattern(plan: Any) -> Any:
+    """A plan's pattern as a csr_array of ones (float64)."""
+    sparse = _scipy_sparse("the sparsity pattern")
+    indices = np.array(plan.indices, copy=True)
+    return sparse.csr_array((np.ones(indices.shape[0], dtype=np.float64), indices,
+                             np.array(plan.indptr, copy=True)), shape=tuple(plan.shape))

@@ -17,11 +17,18 @@ its edge count is the one its class makes, and its value and local derivatives a
 bit what its rule gives from its operands at the example; anything else is refused with a
 TypeError naming the node's class.  A call keeps its values and adjoints in lists of its
 own, so a tape may be called from several threads at once and re-entrantly.
+
+Multi-output tapes, jvp, vjp, Jacobians, Hessian-vector products, Hessians and their sparse
+forms are the specification of ``_sweeps.pxi``: the same activity rule, the same
+operations per lane in the same order.  Vector sweeps are written here as one scalar sweep
+per lane (which is what each lane of the compiled vector sweep computes).
 """
 import math
 from typing import final
 
-from autodiff import _args, _batch_reference
+import numpy as np
+
+from autodiff import _args, _batch_reference, _primitives, _second
 
 _TOKEN = object()       # only record has it: Tape(_TOKEN, ...)
 
@@ -96,15 +103,23 @@ def record(f, *example_args, argnums=0):
     call_args, slots, indices, single = _args.tape_inputs(engine, f, example_args, argnums)
     leaves = [leaf for slot in slots for leaf in slot.leaves]
     example = [leaf.value for leaf in leaves]          # before f can change them
-    out = f(*call_args)
-    root = _args.scalar_output(engine, out)
+    items, out_shape = _args.tape_outputs(engine, f(*call_args))
     name, shapes, n_inputs = _args.function_name(f), [s.shape for s in slots], len(leaves)
-    if not isinstance(root, ref.Ops):                   # f returned a number
-        return Tape(_TOKEN, name, shapes, indices, single, n_inputs, [root], [], n_inputs)
+    nodes = [x for x in items if isinstance(x, ref.Ops)]
+    if not nodes:                                       # f returned numbers only
+        outs = list(range(n_inputs, n_inputs + len(items)))
+        return Tape(_TOKEN, name, shapes, indices, single, n_inputs, items, [],
+                    outs[0] if outs else n_inputs, outs=outs, out_shape=out_shape, ops=[])
 
     ops = {ref.PRIMITIVES[name]: ("unary", rules) for name, rules in ref.UNARY_RULES.items()}
     ops.update({ref.PRIMITIVES[name]: ("binary", rule) for name, rule in ref.BINARY_RULES.items()})
-    order, _ = ref._topological_order(root)
+    # One output node: walk from it.  Several: from a root of our own whose edges lead to
+    # them in order; it is the walk's last node and is not recorded.
+    if len(nodes) == 1:
+        order, _ = ref._topological_order(nodes[0])
+    else:
+        order, _ = ref._topological_order(_outputs_root(ref, nodes))
+        order = order[:-1]
     for node in order:
         why = _layout_refusal(ref, node, ops)
         if why is not None:
@@ -116,10 +131,11 @@ def record(f, *example_args, argnums=0):
     inputs = {id(leaf): k for k, leaf in enumerate(leaves)}
     n_constants = sum(1 for node in order
                       if (not node._grad and id(node) not in inputs) or has_number(node))
+    n_constants += sum(1 for x in items if not isinstance(x, ref.Ops))
     base = n_inputs + n_constants
     vals = list(example)            # inputs, then constants as they come
     results = []                    # each instruction's value at the example, by its rule
-    slot, code = {}, []
+    slot, code, opcodes = {}, [], []
 
     def value(s):
         return vals[s] if s < base else results[s - base]
@@ -158,8 +174,46 @@ def record(f, *example_args, argnums=0):
         results.append(y)
         slot[id(node)] = base + len(code)
         code.append((kind, rule, a, b))
+        opcode = _OPCODES[type(node).__name__]
+        if opcode == _BINARY + _POW and len(edges) == 1 and not number_first:
+            opcode = _POWC                              # x ** c for a number c
+        opcodes.append(opcode)
+    outs = []
+    for x in items:
+        if isinstance(x, ref.Ops):
+            outs.append(slot[id(x)])
+        else:                                           # a number output: a constant
+            outs.append(len(vals))
+            vals.append(x)
     return Tape(_TOKEN, name, shapes, indices, single, n_inputs, vals[n_inputs:], code,
-                slot[id(root)])
+                outs[0], outs=outs, out_shape=out_shape, ops=opcodes)
+
+
+def _outputs_root(ref, nodes):
+    """A node of our own whose edges lead to the output nodes, in order (the walk's root)."""
+    global _Outputs
+    if _Outputs is None:            # made on first use: reference imports this module
+        _Outputs = type("_Outputs", (ref.Ops,), {"__init__": _outputs_init})
+    return _Outputs(nodes)
+
+
+def _outputs_init(self, nodes):
+    self.grad = [(node, 0.0) for node in nodes]
+
+
+_Outputs = None
+
+# The compiled numbering of instructions (autodiff._replay, Tape._instructions): unary
+# row i of the table is op i, x ** c for a number c is POWC == N_UNARY, binary row j is
+# 1024 + j.
+_BINARY = 1024
+_POWC = len(_primitives.UNARY)
+_POW = [p.name for p in _primitives.BINARY].index("power")
+_OPCODES = {p.cls: i for i, p in enumerate(_primitives.UNARY)}
+_OPCODES.update({p.cls: _BINARY + j for j, p in enumerate(_primitives.BINARY)})
+_NAMES = {i: p.name for i, p in enumerate(_primitives.UNARY)}
+_NAMES.update({_BINARY + j: p.name for j, p in enumerate(_primitives.BINARY)})
+_NAMES[_POWC] = "power"
 
 
 @final
@@ -170,21 +224,23 @@ class Tape:
     local derivatives and adjoints in lists of its own.
     """
     __slots__ = ("_name", "_shapes", "_argnums", "_single", "_sizes", "_offsets", "n_inputs",
-                 "_constants", "_code", "_base", "_root", "_outs", "_out_shape")
+                 "_constants", "_code", "_base", "_root", "_outs", "_out_shape", "_opcodes",
+                 "_derived", "_jplan", "_hplan")
 
-    def __new__(cls, *args):
+    def __new__(cls, *args, **kwargs):
         if not args or args[0] is not _TOKEN:
             raise TypeError("a Tape cannot be made directly; call "
                             "autodiff.record(f, *example_args) to record one")
         return super().__new__(cls)
 
-    def __init__(self, *args):
+    def __init__(self, *args, **kwargs):
         if not args or args[0] is not _TOKEN:
             raise TypeError("a Tape cannot be made directly; call "
                             "autodiff.record(f, *example_args) to record one")
-        self._fill(*args[1:])
+        self._fill(*args[1:], **kwargs)
 
-    def _fill(self, name, shapes, argnums, single, n_inputs, constants, code, root):
+    def _fill(self, name, shapes, argnums, single, n_inputs, constants, code, root,
+              outs=None, out_shape=None, ops=None):
         self._name = name
         self._shapes = tuple(shapes)
         self._argnums = tuple(argnums)
@@ -196,8 +252,17 @@ class Tape:
         self._code = tuple(code)
         self._base = n_inputs + len(constants)
         self._root = root
-        self._outs = (root,)        # per output, in C order: its slot (_outs[0] == _root)
-        self._out_shape = None      # None: f returned a scalar; else the output array's shape
+        # per output, in C order: its slot (_outs[0] == _root)
+        self._outs = (root,) if outs is None else tuple(outs)
+        self._out_shape = out_shape # None: f returned a scalar; else the output array's shape
+        # per instruction, its op in the compiled numbering (see _instructions); derived from
+        # the code when not given (a power whose exponent has a constant slot is POWC)
+        if ops is None:
+            ops = [_opcode_of(kind, rule, a, b, n_inputs, self._base) for kind, rule, a, b in code]
+        self._opcodes = tuple(ops)
+        self._derived = None        # (slot activity, iact, cols): built on first use
+        self._jplan = None          # sparsity plans, built on first use
+        self._hplan = None
 
     def _check(self):
         if not hasattr(self, "_root"):           # made with object.__new__(Tape)
@@ -315,16 +380,36 @@ class Tape:
             results.append(slot.unflatten(adjoint[start:start + self._sizes[k]]))
         return results[0] if self._single else tuple(results)
 
+    def _outputs(self, vals):
+        """A float for a scalar function, else a float64 array of the output shape."""
+        if self._out_shape is None:
+            return vals[self._root]
+        return np.array([vals[s] for s in self._outs], dtype=np.float64).reshape(self._out_shape)
+
+    def _scalar_only(self, what):
+        if self._out_shape is not None:
+            raise TypeError(f"{what} needs a tape of a scalar function, but {self._name} "
+                            f"returned an array of shape {self._out_shape}; use "
+                            f"tape.jacobian(*args) for all the derivatives, or "
+                            f"tape.vjp(*args, cotangent) for one weighted sum of them")
+
+    def _split(self, args, what):
+        if len(args) == 0:
+            raise TypeError(f"tape.{what} takes the tape's {len(self._shapes)} argument(s) and "
+                            f"then the {what} vector; got no arguments")
+        return args[:-1], args[-1]
+
     def __call__(self, *args):
-        """The value of the recorded function at args (a float)."""
+        """The value at args: a float for a scalar function, else a float64 array."""
         self._check()
         vals = self._load(args)
         self._forward(vals)
-        return vals[self._root]
+        return self._outputs(vals)
 
     def value_and_grad(self, *args):
         """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them."""
         self._check()
+        self._scalar_only("value_and_grad")
         vals = self._load(args)
         adjoint = self._backward(len(vals), self._forward(vals))
         return vals[self._root], self._grads(adjoint)
@@ -332,6 +417,317 @@ class Tape:
     def grad(self, *args):
         """The gradients at args, as ``grad(f, argnums)(*args)`` gives them."""
         return self.value_and_grad(*args)[1]
+
+    # ---- tangents and second order: the specification of _sweeps.pxi ----
+
+    def _prepare(self):
+        """(act, iact, cols): slot activity, per instruction bit 1 = operand a active and
+        bit 2 = operand b active, and the slots of the differentiated elements."""
+        if self._derived is None:
+            n_slots = self._base + len(self._code)
+            act = [0] * n_slots
+            cols = []
+            for k in self._argnums:
+                for s in range(self._offsets[k], self._offsets[k] + self._sizes[k]):
+                    act[s] = 1
+                    cols.append(s)
+            iact = []
+            for i, (kind, _, a, b) in enumerate(self._code):
+                f = act[a]
+                if kind == "binary" and self._opcodes[i] != _POWC:
+                    f |= act[b] << 1
+                iact.append(f)
+                act[self._base + i] = 1 if f else 0
+            self._derived = (act, iact, cols)
+        return self._derived
+
+    def _tangents(self, vals, locals_, t, iact):
+        """Forward tangents after _forward (as _tangents in _sweeps.pxi, one lane)."""
+        base = self._base
+        for i, (kind, _, a, b) in enumerate(self._code):
+            f = iact[i]
+            if f == 0:
+                continue
+            da, db = locals_[i]
+            if f == 3:
+                t[base + i] = da * t[a] + db * t[b]
+            elif f == 1:
+                t[base + i] = da * t[a]
+            else:
+                t[base + i] = db * t[b]
+
+    def _reverse(self, adjoint, locals_, iact, last, reached):
+        """Adjoints from seeded outputs (as _reverse in _sweeps.pxi)."""
+        base = self._base
+        for i in range(last, -1, -1):
+            if iact[i] == 0:
+                continue
+            kind, _, a, b = self._code[i]
+            if reached is not None:
+                if not reached[base + i]:
+                    continue
+                reached[a] = 1
+                reached[b] = 1
+            g = adjoint[base + i]
+            da, db = locals_[i]
+            adjoint[a] += g * da
+            if kind == "binary":
+                adjoint[b] += g * db
+
+    def _local_tangents(self, i, f, vals, da, db, ta, tb):
+        """Tangents of instruction i's local derivatives (as _local_tangents)."""
+        kind, _, a, b = self._code[i]
+        op = self._opcodes[i]
+        name = _NAMES[op]
+        y = vals[self._base + i]
+        if op == _POWC:
+            return _second.power_const_second(vals[a], vals[b], y, da) * ta, 0.0
+        if kind == "unary":
+            rule = _second.UNARY_SECOND.get(name, _nan_unary)
+            return rule(vals[a], y, da) * ta, 0.0
+        if name == "add" or name == "subtract":
+            return 0.0, 0.0
+        if name == "multiply":
+            return (tb if f & 2 else 0.0), (ta if f & 1 else 0.0)
+        daa, dab, dbb = _second.BINARY_SECOND.get(name, _nan_binary)(vals[a], vals[b], y, da, db)
+        if f == 3:
+            return daa * ta + dab * tb, dab * ta + dbb * tb
+        if f == 1:
+            return daa * ta, dab * ta
+        return dab * tb, dbb * tb
+
+    def _hvp_sweeps(self, vals, locals_, t, iact):
+        """Tangents and local tangents forward, then adjoints and their tangents back."""
+        base = self._base
+        n_slots = len(vals)
+        tl = [(0.0, 0.0)] * len(self._code)
+        for i, (kind, _, a, b) in enumerate(self._code):
+            f = iact[i]
+            if f == 0:
+                continue
+            da, db = locals_[i]
+            ta = t[a] if f & 1 else 0.0
+            tb = t[b] if f & 2 else 0.0
+            if f == 3:
+                t[base + i] = da * ta + db * tb
+            elif f == 1:
+                t[base + i] = da * ta
+            else:
+                t[base + i] = db * tb
+            tl[i] = self._local_tangents(i, f, vals, da, db, ta, tb)
+        adj = [0.0] * n_slots
+        adjt = [0.0] * n_slots
+        adj[self._root] = 1.0
+        for i in range(len(self._code) - 1, -1, -1):
+            if iact[i] == 0:
+                continue
+            kind, _, a, b = self._code[i]
+            g = adj[base + i]
+            gt = adjt[base + i]
+            da, db = locals_[i]
+            tda, tdb = tl[i]
+            adj[a] += g * da
+            adjt[a] += gt * da + g * tda
+            if kind == "binary":
+                adj[b] += g * db
+                adjt[b] += gt * db + g * tdb
+        return adjt
+
+    def jvp(self, *args):
+        """``tape.jvp(*args, tangent)`` -> ``(value, J . tangent)`` (see the compiled Tape)."""
+        self._check()
+        act, iact, cols = self._prepare()
+        primals, tangent = self._split(args, "jvp")
+        tv = _args.tape_directions(tangent, self._shapes, self._argnums, self._single,
+                                   "the tangent").tolist()
+        if len(tv) != len(cols):
+            raise ValueError("the tangent has the wrong number of elements")
+        vals = self._load(primals)
+        locals_ = self._forward(vals)
+        t = [0.0] * len(vals)
+        for j, s in enumerate(cols):
+            t[s] = tv[j]
+        self._tangents(vals, locals_, t, iact)
+        result = [t[s] if act[s] else 0.0 for s in self._outs]
+        if self._out_shape is None:
+            return vals[self._root], result[0]
+        return (self._outputs(vals),
+                np.array(result, dtype=np.float64).reshape(self._out_shape))
+
+    def vjp(self, *args):
+        """``tape.vjp(*args, cotangent)`` -> ``(value, cotangent . J)`` (see the compiled Tape)."""
+        self._check()
+        act, iact, cols = self._prepare()
+        primals, cotangent = self._split(args, "vjp")
+        cv = _args.tape_cotangent(cotangent, self._out_shape, "the cotangent").tolist()
+        if len(cv) != len(self._outs):
+            raise ValueError("the cotangent has the wrong number of elements")
+        vals = self._load(primals)
+        locals_ = self._forward(vals)
+        adjoint = [0.0] * len(vals)
+        for k, s in enumerate(self._outs):
+            adjoint[s] += cv[k]
+        self._reverse(adjoint, locals_, iact, len(self._code) - 1, None)
+        return self._outputs(vals), self._grads(adjoint)
+
+    def _jacobian_matrix(self, args):
+        act, iact, cols = self._prepare()
+        n_dir, n_out = len(cols), len(self._outs)
+        J = np.zeros((n_out, n_dir), dtype=np.float64)
+        vals = self._load(args)
+        locals_ = self._forward(vals)
+        if n_dir < n_out:                       # forward: one direction per basis vector
+            for j in range(n_dir):
+                t = [0.0] * len(vals)
+                for jj, s in enumerate(cols):
+                    t[s] = 1.0 if jj == j else 0.0
+                self._tangents(vals, locals_, t, iact)
+                for k, s in enumerate(self._outs):
+                    if act[s]:
+                        J[k, j] = t[s]
+        else:                                   # reverse: one sweep per output
+            for k, s in enumerate(self._outs):
+                adjoint = [0.0] * len(vals)
+                reached = [0] * len(vals)
+                adjoint[s] = 1.0
+                reached[s] = 1
+                self._reverse(adjoint, locals_, iact, s - self._base, reached)
+                for j, c in enumerate(cols):
+                    J[k, j] = adjoint[c]
+        return J
+
+    def jacobian(self, *args):
+        """The Jacobian at args in JAX's layout (see the compiled Tape)."""
+        self._check()
+        J = self._jacobian_matrix(args)
+        lead = () if self._out_shape is None else tuple(self._out_shape)
+        return _args.split_columns(J, lead, self._shapes, self._argnums, self._single)
+
+    def hvp(self, *args):
+        """``tape.hvp(*args, v)`` -> ``H . v``, structured like ``grad`` (scalar tapes)."""
+        self._check()
+        self._scalar_only("hvp")
+        act, iact, cols = self._prepare()
+        primals, v = self._split(args, "hvp")
+        vv = _args.tape_directions(v, self._shapes, self._argnums, self._single, "v").tolist()
+        if len(vv) != len(cols):
+            raise ValueError("v has the wrong number of elements")
+        vals = self._load(primals)
+        locals_ = self._forward(vals)
+        t = [0.0] * len(vals)
+        for j, s in enumerate(cols):
+            t[s] = vv[j]
+        return self._grads(self._hvp_sweeps(vals, locals_, t, iact))
+
+    def _hessian_matrix(self, args, seed):
+        """H . seed (directions, columns); seed None: the identity."""
+        act, iact, cols = self._prepare()
+        n_dir = len(cols)
+        vals = self._load(args)
+        locals_ = self._forward(vals)
+        n_cols = n_dir if seed is None else seed.shape[1]
+        H = np.zeros((n_dir, n_cols), dtype=np.float64)
+        for c in range(n_cols):
+            t = [0.0] * len(vals)
+            for j, s in enumerate(cols):
+                t[s] = (1.0 if j == c else 0.0) if seed is None else float(seed[j, c])
+            adjt = self._hvp_sweeps(vals, locals_, t, iact)
+            for k, s in enumerate(cols):
+                H[k, c] = adjt[s]
+        return H
+
+    def hessian(self, *args):
+        """The dense Hessian at args in JAX's layout (see the compiled Tape)."""
+        self._check()
+        self._scalar_only("hessian")
+        H = self._hessian_matrix(args, None)
+        return _args.split_hessian(H, self._shapes, self._argnums, self._single)
+
+    def _compressed_jacobian(self, args, seed):
+        act, iact, cols = self._prepare()
+        vals = self._load(args)
+        locals_ = self._forward(vals)
+        J = np.zeros((len(self._outs), seed.shape[1]), dtype=np.float64)
+        for c in range(seed.shape[1]):
+            t = [0.0] * len(vals)
+            for j, s in enumerate(cols):
+                t[s] = float(seed[j, c])
+            self._tangents(vals, locals_, t, iact)
+            for k, s in enumerate(self._outs):
+                if act[s]:
+                    J[k, c] = t[s]
+        return J
+
+    def _instructions(self):
+        """``(code, base, n_inputs, outs)`` in the compiled engine's numbering (see the
+        compiled Tape._instructions).  A power whose exponent is a number is POWC, as in
+        the compiled engine."""
+        self._check()
+        code = np.array([[op, a, b] for op, (_, _, a, b) in zip(self._opcodes, self._code)],
+                        dtype=np.int32).reshape(len(self._code), 3)
+        return code, self._base, self.n_inputs, np.array(self._outs, dtype=np.int64)
+
+    def _plan(self, kind):
+        plan = self._jplan if kind == "jacobian" else self._hplan
+        if plan is None:
+            from autodiff import _sparsity
+            code, base, n_inputs, outs = self._instructions()
+            columns = np.array(self._prepare()[2], dtype=np.int64)
+            if kind == "jacobian":
+                plan = _sparsity.jacobian_plan(code, base, n_inputs, outs, columns)
+                self._jplan = plan
+            else:
+                plan = _sparsity.hessian_plan(code, base, n_inputs, self._root, columns)
+                self._hplan = plan
+        return plan
+
+    def jacobian_sparsity(self):
+        """The Jacobian's sparsity pattern, a csr_array of ones (see the compiled Tape)."""
+        self._check()
+        return _args.sparsity_pattern(self._plan("jacobian"))
+
+    def hessian_sparsity(self):
+        """The Hessian's sparsity pattern, a csr_array of ones (see the compiled Tape)."""
+        self._check()
+        self._scalar_only("hessian_sparsity")
+        return _args.sparsity_pattern(self._plan("hessian"))
+
+    def sparse_jacobian(self, *args, out=None):
+        """The Jacobian as a csr_array, or its values into out (see the compiled Tape)."""
+        self._check()
+        plan = self._plan("jacobian")
+        seed = _args.plan_seed(plan, len(self._prepare()[2]))
+        compressed = self._compressed_jacobian(args, seed)
+        return _args.sparse_result(plan, compressed, out)
+
+    def sparse_hessian(self, *args, out=None):
+        """The Hessian as a csr_array, or its values into out (see the compiled Tape)."""
+        self._check()
+        self._scalar_only("sparse_hessian")
+        plan = self._plan("hessian")
+        seed = _args.plan_seed(plan, len(self._prepare()[2]))
+        compressed = self._hessian_matrix(args, seed)
+        return _args.sparse_result(plan, compressed, out)
+
+
+def _nan_unary(x, y, d):
+    return math.nan
+
+
+def _nan_binary(a, b, y, da, db):
+    return math.nan, math.nan, math.nan
+
+
+def _opcode_of(kind, rule, a, b, n_inputs, base):
+    """An instruction's op in the compiled numbering, from its rule."""
+    from autodiff import reference as ref
+    for name, r in (ref.UNARY_RULES if kind == "unary" else ref.BINARY_RULES).items():
+        if r is rule:
+            op = _OPCODES[ref.PRIMITIVES[name].__name__]
+            if op == _BINARY + _POW and n_inputs <= b < base:
+                return _POWC
+            return op
+    raise TypeError("an instruction whose rule is not in the table")
 
 
 def _scalar_shape(shape):

@@ -42,6 +42,10 @@ an exception, the string of an error message).  Such code may call this very tap
 - Tapes are made only by ``record``: ``Tape()``, ``Tape.__new__(Tape)`` and subclassing
   raise TypeError, and every method checks that the tape is complete.
 
+Tangent and second-order sweeps (jvp, vjp, Jacobians, hvp, Hessians, sparse forms) are
+in ``_sweeps.pxi``; they take larger workspaces from a second free list (``xcache``, by
+size), with the same rules.
+
 Workspaces
 ----------
 A call needs ``2 * n_slots + 2 * n_ops`` doubles: values, adjoints, and the two local
@@ -85,6 +89,9 @@ cdef enum:
     LEAF = -1               # a Var, or a primitive node made of numbers only (no edge)
     FOREIGN = -2            # not a built-in node class
     MAX_CACHED = 8          # workspaces a tape keeps for reuse (see "Workspaces")
+    MAX_LANES = 64          # directions per vector sweep (Jacobians, Hessians)
+    MAX_WORKSPACE = 1 << 22 # doubles (32 MiB): vector sweeps split their lanes to fit
+    NOGIL_OPS = 256         # from this many instructions a sweep releases the GIL
     SMALL_WORKSPACE = 32768     # doubles (256 KiB): up to this size keep MAX_CACHED, else 1
 
 
@@ -203,6 +210,9 @@ cdef void _backward(const Instr* code, const Local* loc, Py_ssize_t n_ops, doubl
             adjoint[p.b] += g * loc[i].db     # a constant's slot collects a harmless extra term
 
 
+include "_sweeps.pxi"
+
+
 # --------------------------------------------------------------------------------------
 # Tapes
 # --------------------------------------------------------------------------------------
@@ -219,10 +229,15 @@ _NO_PICKLE = ("a Tape cannot be pickled or copied yet: it holds compiled instruc
 cdef class Tape:
     """A function recorded by ``record``: replays its value and gradients for new inputs.
 
-    ``tape(*args)`` is the value (a float), ``tape.grad(*args)`` the gradients and
-    ``tape.value_and_grad(*args)`` both, with the shapes and conventions of
-    ``value_and_grad(f, argnums)``.  The arguments must have the types and shapes of the
-    example arguments given to ``record``.  A tape may be called from several threads at
+    ``tape(*args)`` is the value (a float, or a float64 array for a function with several
+    outputs), ``tape.grad(*args)`` the gradients and ``tape.value_and_grad(*args)`` both,
+    with the shapes and conventions of ``value_and_grad(f, argnums)``.  Beyond the
+    gradient: ``jvp(*args, tangent)``, ``vjp(*args, cotangent)``, ``jacobian(*args)``,
+    ``hvp(*args, v)``, ``hessian(*args)``, ``sparse_jacobian(*args)`` and
+    ``sparse_hessian(*args)`` (with ``jacobian_sparsity()`` / ``hessian_sparsity()``), all
+    with respect to the arguments chosen by ``argnums`` at ``record``, the others held
+    fixed.  The arguments must have the types and shapes of the example arguments given to
+    ``record``.  A tape may be called from several threads at
     once, and re-entrantly (from an argument's ``__float__``): each call works in a
     workspace of its own.  Tapes are made by ``record`` only, and cannot be pickled.
     """
@@ -245,6 +260,17 @@ cdef class Tape:
     # The free list of workspaces (see the module docstring), popped and pushed in C only.
     cdef double* cache[MAX_CACHED]
     cdef int n_cached, max_cached
+    # Derived once, on first use (a complete array published by one pointer store, with no
+    # Python in between, so two threads building it at once is harmless):
+    cdef unsigned char* act # n_slots + n_ops bytes: per slot, 1 if active (depends on a
+                            # differentiated input); then per instruction iact (_sweeps.pxi)
+    cdef Py_ssize_t* cols   # per direction (differentiated element, in argnums order): its slot
+    cdef Py_ssize_t n_dir   # how many directions
+    cdef object jplan, hplan    # sparsity plans (autodiff._sparsity), built on first use
+    # Larger workspaces (tangent and vector sweeps), with their sizes in doubles.
+    cdef double* xcache[MAX_CACHED]
+    cdef Py_ssize_t xsize[MAX_CACHED]
+    cdef int n_xcached
 
     def __cinit__(self, *args):
         self.code = NULL
@@ -252,6 +278,12 @@ cdef class Tape:
         self.offset = NULL
         self.size = NULL
         self.outs = NULL
+        self.act = NULL
+        self.cols = NULL
+        self.n_dir = 0
+        self.jplan = None
+        self.hplan = None
+        self.n_xcached = 0
         self.n_out = 0
         self.out_shape = None
         self.n_cached = 0
@@ -270,6 +302,11 @@ cdef class Tape:
         for i in range(self.n_cached):
             free(self.cache[i])
         self.n_cached = 0
+        for i in range(self.n_xcached):
+            free(self.xcache[i])
+        self.n_xcached = 0
+        free(self.act)
+        free(self.cols)
         free(self.code)
         free(self.constants)
         free(self.offset)
@@ -402,23 +439,124 @@ cdef class Tape:
                 results.append(array.reshape(shape))
         return results[0] if self.single else tuple(results)
 
-    def __call__(self, *args):
-        """The value of the recorded function at args (a float)."""
-        cdef double value
-        cdef double* ws
-        self._check()
-        ws = self._take()
-        try:
-            self._load(args, ws)
-            _forward(self.code, <Local*>(ws + 2 * self.n_slots), self.n_ops, ws, self.base)
-            value = ws[self.root]
-        finally:
-            self._give(ws)
-        return value
+    # Derived arrays and larger workspaces.  _prepare and _take_x/_give_x run no Python
+    # between allocating and publishing (the MemoryError is raised with nothing published).
 
-    def value_and_grad(self, *args):
-        """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them."""
-        cdef double value
+    cdef int _prepare(self) except -1:
+        """Build act and cols on first use (see the fields)."""
+        cdef Py_ssize_t i, j, k, s, n_dir = 0
+        cdef unsigned char* act
+        cdef unsigned char* iact
+        cdef Py_ssize_t* cols
+        cdef const Instr* p
+        cdef int f
+        if self.act != NULL:
+            return 0
+        for i in self.argnums:
+            n_dir += self.size[<Py_ssize_t>i]
+        argnums = self.argnums
+        act = <unsigned char*>malloc(self.n_slots + self.n_ops + 1)
+        cols = <Py_ssize_t*>malloc(max(n_dir, 1) * sizeof(Py_ssize_t))
+        if act == NULL or cols == NULL:
+            free(act)
+            free(cols)
+            raise MemoryError()
+        memset(act, 0, self.n_slots + self.n_ops + 1)
+        iact = act + self.n_slots
+        j = 0
+        for i in range(len(argnums)):
+            k = argnums[i]
+            for s in range(self.offset[k], self.offset[k] + self.size[k]):
+                act[s] = 1
+                cols[j] = s
+                j += 1
+        for i in range(self.n_ops):
+            p = &self.code[i]
+            f = act[p.a]
+            if p.op >= BINARY:
+                f |= act[p.b] << 1
+            iact[i] = <unsigned char>f
+            act[self.base + i] = f != 0
+        if self.act == NULL:        # no Python ran since the check: publish
+            self.cols = cols
+            self.n_dir = n_dir
+            self.act = act
+        else:
+            free(act)
+            free(cols)
+        return 0
+
+    cdef double* _take_x(self, Py_ssize_t n) except NULL:
+        """A workspace of at least n >= n_work doubles, constants in place (vals first)."""
+        cdef int i
+        cdef double* ws
+        for i in range(self.n_xcached - 1, -1, -1):
+            if self.xsize[i] == n:
+                ws = self.xcache[i]
+                self.n_xcached -= 1
+                self.xcache[i] = self.xcache[self.n_xcached]
+                self.xsize[i] = self.xsize[self.n_xcached]
+                return ws
+        ws = <double*>malloc(max(n, 1) * sizeof(double))
+        if ws == NULL:
+            raise MemoryError()
+        memcpy(ws + self.n_inputs, self.constants, (self.base - self.n_inputs) * sizeof(double))
+        return ws
+
+    cdef void _give_x(self, double* ws, Py_ssize_t n) noexcept:
+        """Keep up to MAX_CACHED workspaces of up to 4 SMALL_WORKSPACE doubles, and at most
+        one larger one (so a single-threaded caller of one method never mallocs again)."""
+        cdef int i
+        cdef bint keep = self.n_xcached < MAX_CACHED
+        if keep and n > 4 * SMALL_WORKSPACE:
+            for i in range(self.n_xcached):
+                if self.xsize[i] > 4 * SMALL_WORKSPACE:
+                    keep = False
+        if keep:
+            self.xcache[self.n_xcached] = ws
+            self.xsize[self.n_xcached] = n
+            self.n_xcached += 1
+        else:
+            free(ws)
+
+    cdef Py_ssize_t _lanes(self, Py_ssize_t wanted, Py_ssize_t per_lane) noexcept:
+        """How many lanes a vector sweep carries: at most wanted and MAX_LANES, and few
+        enough that the workspace stays within MAX_WORKSPACE doubles (at least 1)."""
+        cdef Py_ssize_t L = min(wanted, <Py_ssize_t>MAX_LANES)
+        while L > 1 and self.n_work + L * per_lane > MAX_WORKSPACE:
+            L //= 2
+        return max(L, 1)
+
+    cdef object _outputs(self, const double* vals):
+        """The outputs from a workspace's values: a float, or a float64 array of out_shape."""
+        cdef Py_ssize_t k
+        cdef double[::1] out
+        if self.out_shape is None:
+            return vals[self.root]
+        array = np.empty(self.n_out, dtype=np.float64)
+        out = array
+        for k in range(self.n_out):
+            out[k] = vals[self.outs[k]]
+        return array.reshape(self.out_shape)
+
+    cdef int _scalar_only(self, str what) except -1:
+        if self.out_shape is not None:
+            raise TypeError(f"{what} needs a tape of a scalar function, but {self.name} "
+                            f"returned an array of shape {self.out_shape}; use "
+                            f"tape.jacobian(*args) for all the derivatives, or "
+                            f"tape.vjp(*args, cotangent) for one weighted sum of them")
+        return 0
+
+    cdef tuple _split(self, tuple args, str what):
+        """(args, last): the primal arguments and the trailing tangent-like one."""
+        if len(args) == 0:
+            raise TypeError(f"tape.{what} takes the tape's {self.n_args} argument(s) and then "
+                            f"the {what} vector; got no arguments")
+        return args[:len(args) - 1], args[len(args) - 1]
+
+    def __call__(self, *args):
+        """The value of the recorded function at args: a float for a scalar function, else a
+        float64 array of the shape f returned (a sequence gives shape (len,))."""
         cdef double* ws
         cdef Local* loc
         self._check()
@@ -426,9 +564,38 @@ cdef class Tape:
         try:
             self._load(args, ws)
             loc = <Local*>(ws + 2 * self.n_slots)
-            _forward(self.code, loc, self.n_ops, ws, self.base)
-            _backward(self.code, loc, self.n_ops, ws + self.n_slots, self.n_slots,
-                      self.base, self.root)
+            if self.n_ops >= NOGIL_OPS:
+                with nogil:
+                    _forward(self.code, loc, self.n_ops, ws, self.base)
+            else:
+                _forward(self.code, loc, self.n_ops, ws, self.base)
+            value = self._outputs(ws)
+        finally:
+            self._give(ws)
+        return value
+
+    def value_and_grad(self, *args):
+        """``(value, grads)`` at args, as ``value_and_grad(f, argnums)(*args)`` gives them.
+
+        For a scalar function only (TypeError otherwise: see ``jacobian`` and ``vjp``)."""
+        cdef double value
+        cdef double* ws
+        cdef Local* loc
+        self._check()
+        self._scalar_only("value_and_grad")
+        ws = self._take()
+        try:
+            self._load(args, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            if self.n_ops >= NOGIL_OPS:
+                with nogil:
+                    _forward(self.code, loc, self.n_ops, ws, self.base)
+                    _backward(self.code, loc, self.n_ops, ws + self.n_slots, self.n_slots,
+                              self.base, self.root)
+            else:
+                _forward(self.code, loc, self.n_ops, ws, self.base)
+                _backward(self.code, loc, self.n_ops, ws + self.n_slots, self.n_slots,
+                          self.base, self.root)
             value = ws[self.root]
             grads = self._grads(ws + self.n_slots)
         finally:
@@ -438,6 +605,396 @@ cdef class Tape:
     def grad(self, *args):
         """The gradients at args, as ``grad(f, argnums)(*args)`` gives them."""
         return self.value_and_grad(*args)[1]
+
+    def jvp(self, *args):
+        """``tape.jvp(*args, tangent)`` -> ``(value, J . tangent)``: forward mode.
+
+        ``tangent`` is structured like the differentiated arguments: a number or an array of
+        the argument's shape when argnums is an int, else a tuple with one per argnum.  The
+        result has the shape of the value (a float for a scalar function).  One forward
+        sweep; inputs outside argnums do not vary.
+        """
+        cdef Py_ssize_t j, k, n_dir
+        cdef double* ws
+        cdef double* t
+        cdef Local* loc
+        cdef double[::1] tv
+        cdef double[::1] out
+        self._check()
+        self._prepare()
+        primals, tangent = self._split(args, "jvp")
+        tangent = _args.tape_directions(tangent, self.shapes, self.argnums, self.single,
+                                        "the tangent")
+        tv = tangent
+        n_dir = self.n_dir
+        if tv.shape[0] != n_dir:
+            raise ValueError("the tangent has the wrong number of elements")
+        result = np.empty(self.n_out, dtype=np.float64)
+        out = result
+        ws = self._take_x(self.n_work + self.n_slots)
+        try:
+            self._load(primals, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            t = ws + self.n_work
+            for j in range(n_dir):
+                t[self.cols[j]] = tv[j]
+            _forward(self.code, loc, self.n_ops, ws, self.base)
+            _tangents(self.code, loc, self.n_ops, t, 1, self.act + self.n_slots, self.base)
+            for k in range(self.n_out):
+                out[k] = t[self.outs[k]] if self.act[self.outs[k]] else 0.0
+            value = self._outputs(ws)
+        finally:
+            self._give_x(ws, self.n_work + self.n_slots)
+        if self.out_shape is None:
+            return value, float(result[0])
+        return value, result.reshape(self.out_shape)
+
+    def vjp(self, *args):
+        """``tape.vjp(*args, cotangent)`` -> ``(value, cotangent . J)``: reverse mode.
+
+        ``cotangent`` has the shape of the value (a number for a scalar function); the
+        result is structured like ``grad``'s.  One reverse sweep seeded with the cotangent
+        at every output; ``vjp(*args, 1.0)`` of a scalar tape is its gradient, bit for bit.
+        """
+        cdef Py_ssize_t k
+        cdef double* ws
+        cdef double* adjoint
+        cdef Local* loc
+        cdef double[::1] cv
+        self._check()
+        self._prepare()
+        primals, cotangent = self._split(args, "vjp")
+        cv = _args.tape_cotangent(cotangent, self.out_shape, "the cotangent")
+        if cv.shape[0] != self.n_out:
+            raise ValueError("the cotangent has the wrong number of elements")
+        ws = self._take()
+        try:
+            self._load(primals, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            adjoint = ws + self.n_slots
+            _forward(self.code, loc, self.n_ops, ws, self.base)
+            memset(adjoint, 0, self.n_slots * sizeof(double))
+            for k in range(self.n_out):
+                adjoint[self.outs[k]] += cv[k]
+            _reverse(self.code, loc, self.n_ops - 1, adjoint, self.act + self.n_slots,
+                     self.base, NULL)
+            value = self._outputs(ws)
+            grads = self._grads(adjoint)
+        finally:
+            self._give(ws)
+        return value, grads
+
+    cdef object _jacobian_matrix(self, tuple args):
+        """The (n_out, n_dir) Jacobian: forward vector mode when there are fewer directions
+        than outputs, else one reverse sweep per output."""
+        cdef Py_ssize_t i, j, k, l, L, j0, chunk, n_dir = self.n_dir, n_out = self.n_out, size
+        cdef double* ws
+        cdef double* T
+        cdef unsigned char* reached
+        cdef Local* loc
+        cdef double[:, ::1] J
+        cdef const unsigned char* iact = self.act + self.n_slots
+        matrix = np.zeros((n_out, n_dir), dtype=np.float64)
+        J = matrix
+        if n_dir < n_out:
+            L = self._lanes(n_dir, self.n_slots)
+            size = self.n_work + L * self.n_slots
+            ws = self._take_x(size)
+            try:
+                self._load(args, ws)
+                loc = <Local*>(ws + 2 * self.n_slots)
+                T = ws + self.n_work
+                _forward(self.code, loc, self.n_ops, ws, self.base)
+                chunk = L
+                for j0 in range(0, n_dir, chunk):
+                    L = min(chunk, n_dir - j0)
+                    for j in range(n_dir):
+                        for l in range(L):
+                            T[self.cols[j] * L + l] = 1.0 if j - j0 == l else 0.0
+                    _tangents(self.code, loc, self.n_ops, T, L, iact, self.base)
+                    for k in range(n_out):
+                        if self.act[self.outs[k]]:
+                            for l in range(L):
+                                J[k, j0 + l] = T[self.outs[k] * L + l]
+            finally:
+                self._give_x(ws, size)
+        else:
+            size = self.n_work + self.n_slots
+            ws = self._take_x(size)
+            try:
+                self._load(args, ws)
+                loc = <Local*>(ws + 2 * self.n_slots)
+                reached = <unsigned char*>(ws + self.n_work)
+                _forward(self.code, loc, self.n_ops, ws, self.base)
+                for k in range(n_out):
+                    memset(ws + self.n_slots, 0, self.n_slots * sizeof(double))
+                    memset(reached, 0, self.n_slots)
+                    ws[self.n_slots + self.outs[k]] = 1.0
+                    reached[self.outs[k]] = 1
+                    _reverse(self.code, loc, self.outs[k] - self.base, ws + self.n_slots,
+                             iact, self.base, reached)
+                    for j in range(n_dir):
+                        J[k, j] = ws[self.n_slots + self.cols[j]]
+            finally:
+                self._give_x(ws, size)
+        return matrix
+
+    def jacobian(self, *args):
+        """The Jacobian at args, in JAX's layout: for each differentiated argument an array
+        of shape ``out_shape + arg_shape`` (a float when both are scalars); a tuple of them
+        when argnums is a tuple.  Forward vector mode (several directions per sweep) when
+        the differentiated elements are fewer than the outputs, else one reverse sweep per
+        output, as ADOL-C chooses.  Column j is bit for bit ``jvp`` along the j-th basis
+        vector (forward mode); a scalar tape's Jacobian is its gradient.
+        """
+        self._check()
+        self._prepare()
+        matrix = self._jacobian_matrix(args)
+        lead = () if self.out_shape is None else tuple(self.out_shape)
+        return _args.split_columns(matrix, lead, self.shapes, self.argnums, self.single)
+
+    def hvp(self, *args):
+        """``tape.hvp(*args, v)`` -> ``H . v``, structured like ``grad`` (scalar tapes only).
+
+        ``v`` is structured like the differentiated arguments (as jvp's tangent).
+        Forward-over-reverse: one forward sweep of values, local derivatives, their
+        tangents along v and the tangents of the locals (from the second partials), then
+        one reverse sweep of adjoints and their tangents.  For SciPy's ``hessp``.
+        """
+        cdef Py_ssize_t j, n_dir
+        cdef double* ws
+        cdef Local* loc
+        cdef Local* tl
+        cdef double* t
+        cdef double* adjt
+        cdef double[::1] vv
+        self._check()
+        self._scalar_only("hvp")
+        self._prepare()
+        primals, v = self._split(args, "hvp")
+        vv = _args.tape_directions(v, self.shapes, self.argnums, self.single, "v")
+        n_dir = self.n_dir
+        if vv.shape[0] != n_dir:
+            raise ValueError("v has the wrong number of elements")
+        ws = self._take_x(2 * self.n_work)
+        try:
+            self._load(primals, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            t = ws + self.n_work
+            adjt = t + self.n_slots
+            tl = <Local*>(adjt + self.n_slots)
+            for j in range(n_dir):
+                t[self.cols[j]] = vv[j]
+            if self.n_ops >= NOGIL_OPS:
+                with nogil:
+                    self._hvp_sweeps(ws, loc, t, adjt, tl)
+            else:
+                self._hvp_sweeps(ws, loc, t, adjt, tl)
+            grads = self._grads(adjt)
+        finally:
+            self._give_x(ws, 2 * self.n_work)
+        return grads
+
+    cdef void _hvp_sweeps(self, double* ws, Local* loc, double* t, double* adjt,
+                          Local* tl) noexcept nogil:
+        cdef const unsigned char* iact = self.act + self.n_slots
+        cdef double* adj = ws + self.n_slots
+        _hvp_forward(self.code, loc, tl, self.n_ops, ws, t, iact, self.base)
+        memset(adj, 0, self.n_slots * sizeof(double))
+        memset(adjt, 0, self.n_slots * sizeof(double))
+        adj[self.root] = 1.0
+        _hvp_reverse(self.code, loc, tl, self.n_ops, adj, adjt, iact, self.base)
+
+    cdef object _hessian_matrix(self, tuple args, object seed):
+        """H . seed (n_dir, n_lanes) by vector forward-over-reverse sweeps, lanes in chunks;
+        seed None: the identity (the dense Hessian)."""
+        cdef Py_ssize_t j, k, l, L, c0, chunk, n_dir = self.n_dir, n_cols, size
+        cdef double* ws
+        cdef double* T
+        cdef double* AT
+        cdef double* TL
+        cdef double* adj
+        cdef Local* loc
+        cdef double[:, ::1] H
+        cdef const double[:, ::1] S
+        cdef const unsigned char* iact = self.act + self.n_slots
+        cdef bint identity = seed is None
+        if not identity:
+            S = seed
+        n_cols = n_dir if identity else seed.shape[1]
+        matrix = np.zeros((n_dir, n_cols), dtype=np.float64)
+        H = matrix
+        L = self._lanes(max(n_cols, 1), 2 * self.n_slots + 2 * self.n_ops)
+        size = self.n_work + L * (2 * self.n_slots + 2 * self.n_ops)
+        ws = self._take_x(size)
+        try:
+            self._load(args, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            adj = ws + self.n_slots
+            T = ws + self.n_work
+            chunk = L
+            for c0 in range(0, n_cols, chunk):
+                L = min(chunk, n_cols - c0)
+                AT = T + L * self.n_slots
+                TL = AT + L * self.n_slots
+                for j in range(n_dir):
+                    for l in range(L):
+                        if identity:
+                            T[self.cols[j] * L + l] = 1.0 if j - c0 == l else 0.0
+                        else:
+                            T[self.cols[j] * L + l] = S[j, c0 + l]
+                _hvp_forward_lanes(self.code, loc, TL, self.n_ops, ws, T, L, iact, self.base)
+                memset(adj, 0, self.n_slots * sizeof(double))
+                memset(AT, 0, L * self.n_slots * sizeof(double))
+                adj[self.root] = 1.0
+                _hvp_reverse_lanes(self.code, loc, TL, self.n_ops, adj, AT, L, iact,
+                                   self.base)
+                for k in range(n_dir):
+                    for l in range(L):
+                        H[k, c0 + l] = AT[self.cols[k] * L + l]
+        finally:
+            self._give_x(ws, size)
+        return matrix
+
+    def hessian(self, *args):
+        """The dense Hessian at args (scalar tapes only), in JAX's layout: an array of shape
+        ``arg_shape + arg_shape`` (a float for a number) when argnums is an int, else a tuple
+        of tuples, ``H[i][j]`` of shape ``shape_i + shape_j``.  Vector forward-over-reverse
+        sweeps, several directions per sweep; column j is bit for bit ``hvp`` along the j-th
+        basis vector.
+        """
+        self._check()
+        self._scalar_only("hessian")
+        self._prepare()
+        matrix = self._hessian_matrix(args, None)
+        return _args.split_hessian(matrix, self.shapes, self.argnums, self.single)
+
+    cdef object _compressed_jacobian(self, tuple args, object seed):
+        """J . seed (n_out, n_colours) by forward vector sweeps, lanes in chunks."""
+        cdef Py_ssize_t j, k, l, L, c0, chunk, n_dir = self.n_dir, n_out = self.n_out, n_cols, size
+        cdef double* ws
+        cdef double* T
+        cdef Local* loc
+        cdef double[:, ::1] J
+        cdef const double[:, ::1] S = seed
+        cdef const unsigned char* iact = self.act + self.n_slots
+        n_cols = seed.shape[1]
+        matrix = np.zeros((n_out, n_cols), dtype=np.float64)
+        J = matrix
+        L = self._lanes(max(n_cols, 1), self.n_slots)
+        size = self.n_work + L * self.n_slots
+        ws = self._take_x(size)
+        try:
+            self._load(args, ws)
+            loc = <Local*>(ws + 2 * self.n_slots)
+            T = ws + self.n_work
+            _forward(self.code, loc, self.n_ops, ws, self.base)
+            chunk = L
+            for c0 in range(0, n_cols, chunk):
+                L = min(chunk, n_cols - c0)
+                for j in range(n_dir):
+                    for l in range(L):
+                        T[self.cols[j] * L + l] = S[j, c0 + l]
+                _tangents(self.code, loc, self.n_ops, T, L, iact, self.base)
+                for k in range(n_out):
+                    if self.act[self.outs[k]]:
+                        for l in range(L):
+                            J[k, c0 + l] = T[self.outs[k] * L + l]
+        finally:
+            self._give_x(ws, size)
+        return matrix
+
+    def _instructions(self):
+        """``(code, base, n_inputs, outs)``: the tape's instructions for analyses such as
+        autodiff._sparsity.  ``code`` is an int32 array (n_ops, 3) of ``[op, a, b]``: op a
+        unary row i < N_UNARY of the primitive table, POWC == N_UNARY (x ** c for a number
+        c, b the slot of c), or 1024 + j for binary row j; a and b are slots (b == a for a
+        unary op).  ``outs`` is an int64 array of the outputs' slots, in C order."""
+        cdef Py_ssize_t i
+        cdef int[:, ::1] c
+        cdef long long[::1] o
+        self._check()
+        code = np.empty((self.n_ops, 3), dtype=np.int32)
+        outs = np.empty(self.n_out, dtype=np.int64)
+        c = code
+        o = outs
+        for i in range(self.n_ops):
+            c[i, 0] = self.code[i].op
+            c[i, 1] = self.code[i].a
+            c[i, 2] = self.code[i].b
+        for i in range(self.n_out):
+            o[i] = self.outs[i]
+        return code, self.base, self.n_inputs, outs
+
+    def _plan(self, str kind):
+        """The sparsity plan of this tape (kind "jacobian" or "hessian"), built once."""
+        plan = self.jplan if kind == "jacobian" else self.hplan
+        if plan is not None:
+            return plan
+        self._prepare()
+        plan = _sparse_plan(self, kind)
+        if kind == "jacobian":
+            self.jplan = plan
+        else:
+            self.hplan = plan
+        return plan
+
+    def jacobian_sparsity(self):
+        """The Jacobian's sparsity pattern: a scipy.sparse.csr_array of ones, shape
+        (outputs, differentiated elements), found once per tape and cached."""
+        self._check()
+        return _pattern(self._plan("jacobian"))
+
+    def hessian_sparsity(self):
+        """The Hessian's sparsity pattern (scalar tapes): a scipy.sparse.csr_array of ones,
+        shape (n, n) over the differentiated elements, found once per tape and cached."""
+        self._check()
+        self._scalar_only("hessian_sparsity")
+        return _pattern(self._plan("hessian"))
+
+    def sparse_jacobian(self, *args, out=None):
+        """The Jacobian at args as a ``scipy.sparse.csr_array`` of shape (outputs in C order,
+        differentiated elements in argnums order), with the pattern of
+        ``jacobian_sparsity()``: one compressed forward vector sweep, one lane per colour of
+        the cached column colouring.  With ``out`` (a writable contiguous float64 array of
+        length nnz) the values alone are written there, in the pattern's order, and ``out``
+        is returned.  SciPy is imported only here."""
+        self._check()
+        plan = self._plan("jacobian")
+        compressed = self._compressed_jacobian(args, _seed(plan, self.n_dir))
+        return _gather(plan, compressed, out)
+
+    def sparse_hessian(self, *args, out=None):
+        """The Hessian at args as a ``scipy.sparse.csr_array`` (n, n) over the differentiated
+        elements, with the pattern of ``hessian_sparsity()``: one compressed vector
+        forward-over-reverse sweep, a lane per colour of the cached symmetric colouring.
+        ``out``: as for ``sparse_jacobian``."""
+        self._check()
+        self._scalar_only("sparse_hessian")
+        plan = self._plan("hessian")
+        compressed = self._hessian_matrix(args, _seed(plan, self.n_dir))
+        return _gather(plan, compressed, out)
+
+
+cdef object _seed(object plan, Py_ssize_t n_dir):
+    return _args.plan_seed(plan, n_dir)
+
+
+cdef object _gather(object plan, object compressed, object out):
+    return _args.sparse_result(plan, compressed, out)
+
+
+cdef object _pattern(object plan):
+    return _args.sparsity_pattern(plan)
+
+
+cdef object _sparse_plan(Tape tape, str kind):
+    from autodiff import _sparsity
+    code, base, n_inputs, outs = tape._instructions()
+    columns = np.array([tape.cols[j] for j in range(tape.n_dir)], dtype=np.int64)
+    if kind == "jacobian":
+        return _sparsity.jacobian_plan(code, base, n_inputs, outs, columns)
+    return _sparsity.hessian_plan(code, base, n_inputs, tape.root, columns)
 
 
 cdef inline bint _scalar_shape(object shape):
@@ -499,29 +1056,32 @@ cdef int _layout(Ops node, int op) noexcept:
     return ACCEPT if node.n == 1 or node.n == 2 else REFUSE_EDGES
 
 
-cdef int _flatten(Tape tape, Walk* w, PyObject** inputs, const double* example,
+cdef int _flatten(Tape tape, Walk* w, Py_ssize_t n, PyObject** inputs,
+                  const double* example, PyObject** out_nodes, const double* out_values,
                   PyObject** bad) noexcept:
-    """Classify, check and flatten the walked nodes into tape; pure C, no Python runs.
+    """Classify, check and flatten the first n walked nodes into tape; pure C, no Python runs.
 
-    Returns ACCEPT, NO_MEMORY, or why the node put (as an owned reference) in ``*bad`` is
-    refused.  Allocates tape.code and tape.constants and sets the counts.
+    ``out_nodes[k]`` is output k's node (walked), or NULL for a number output whose value is
+    ``out_values[k]`` (it gets a constant slot).  Returns ACCEPT, NO_MEMORY, or why the node
+    put (as an owned reference) in ``*bad`` is refused.  Allocates tape.code,
+    tape.constants and tape.outs and sets the counts.
     """
-    cdef Py_ssize_t n = w.n
     cdef int why
     cdef int* ops = <int*>malloc(max(n, 1) * sizeof(int))
     cdef int* slot = <int*>malloc(max(n, 1) * sizeof(int))
     if ops == NULL or slot == NULL:
         why = NO_MEMORY
     else:
-        why = _flatten_with(tape, w, inputs, example, bad, ops, slot)
+        why = _flatten_with(tape, w, n, inputs, example, out_nodes, out_values, bad, ops, slot)
     free(ops)
     free(slot)
     return why
 
 
-cdef int _flatten_with(Tape tape, Walk* w, PyObject** inputs, const double* example,
+cdef int _flatten_with(Tape tape, Walk* w, Py_ssize_t n, PyObject** inputs,
+                       const double* example, PyObject** out_nodes, const double* out_values,
                        PyObject** bad, int* ops, int* slot) noexcept:
-    cdef Py_ssize_t n = w.n, n_inputs = tape.n_inputs
+    cdef Py_ssize_t n_inputs = tape.n_inputs
     cdef Py_ssize_t i, k, n_ops, n_constants, base
     cdef int op, why
     cdef Ops node
@@ -551,6 +1111,8 @@ cdef int _flatten_with(Tape tape, Walk* w, PyObject** inputs, const double* exam
         else:
             n_ops += 1
             n_constants += ops[i] >= BINARY and (<Ops>w.order[i]).n == 1   # its number
+    for k in range(tape.n_out):
+        n_constants += out_nodes[k] == NULL         # a number output: a constant slot
     base = n_inputs + n_constants
     if base + n_ops >= 0x3fffffff:
         return NO_MEMORY
@@ -559,21 +1121,24 @@ cdef int _flatten_with(Tape tape, Walk* w, PyObject** inputs, const double* exam
     tape.n_slots = base + n_ops
     tape.code = <Instr*>malloc(max(n_ops, 1) * sizeof(Instr))
     tape.constants = <double*>malloc(max(n_constants, 1) * sizeof(double))
+    tape.outs = <Py_ssize_t*>malloc(max(tape.n_out, 1) * sizeof(Py_ssize_t))
     vals = <double*>malloc(tape.n_slots * sizeof(double))
-    if tape.code == NULL or tape.constants == NULL or vals == NULL:
+    if tape.code == NULL or tape.constants == NULL or tape.outs == NULL or vals == NULL:
         free(vals)
         return NO_MEMORY
-    why = _fill(tape, w, example, bad, ops, slot, vals)
+    why = _fill(tape, w, n, example, out_nodes, out_values, bad, ops, slot, vals)
     free(vals)
     return why
 
 
-cdef int _fill(Tape tape, Walk* w, const double* example, PyObject** bad, int* ops,
+cdef int _fill(Tape tape, Walk* w, Py_ssize_t n, const double* example,
+               PyObject** out_nodes, const double* out_values, PyObject** bad, int* ops,
                int* slot, double* vals) noexcept:
     """One pass in order: constants take their values, instructions point at their
     operands' slots, and each instruction is evaluated at the example with its rule and
-    compared with the node, bit for bit: the tape replays exactly what get_gradients uses."""
-    cdef Py_ssize_t n = w.n, n_inputs = tape.n_inputs, base = tape.base
+    compared with the node, bit for bit: the tape replays exactly what get_gradients uses.
+    Then the outputs: a node's slot, or a new constant slot for a number."""
+    cdef Py_ssize_t n_inputs = tape.n_inputs, base = tape.base
     cdef Py_ssize_t i, k, j, c
     cdef int op
     cdef Ops node
@@ -627,8 +1192,24 @@ cdef int _fill(Tape tape, Walk* w, const double* example, PyObject** bad, int* o
         vals[base + j] = y
         slot[i] = <int>(base + j)
         j += 1
-    tape.root = slot[n - 1]
+    for k in range(tape.n_out):
+        if out_nodes[k] == NULL:
+            tape.constants[c - n_inputs] = out_values[k]
+            tape.outs[k] = c
+            c += 1
+        else:
+            tape.outs[k] = slot[(<Ops>out_nodes[k]).mark - 1]
+    tape.root = tape.outs[0]
     return ACCEPT
+
+
+class _Outputs(_engine.Ops):
+    """The walk's root for a tape of several outputs: one edge to each output node, in order.
+
+    The depth-first walk from it visits the outputs' graphs in order; it is not recorded.
+    """
+    def __init__(self, nodes):
+        self.grad = [(node, 0.0) for node in nodes]
 
 
 def record(f, *example_args, argnums=0):
@@ -665,17 +1246,24 @@ def record(f, *example_args, argnums=0):
     arguments to replay them.  The tape holds the built-in primitives only: a node of a
     user-defined class (a Python subclass of ``Ops`` or of a built-in node class, the
     tutorial's way of adding a function) raises TypeError naming the class, and so does a
-    built-in node whose ``.grad`` or ``.value`` was set by hand.  ``f`` must return a
-    scalar (a node or a number; TypeError otherwise); if it returns a number the tape is
-    constant.
+    built-in node whose ``.grad`` or ``.value`` was set by hand.
+
+    ``f`` may return a scalar (a node or a number): ``tape(*args)`` is then a float and
+    ``value_and_grad``, ``grad``, ``hvp`` and ``hessian`` apply; or several outputs: an
+    array of any shape whose elements are nodes or numbers, or a list or tuple of them
+    (shape ``(len,)``): ``tape(*args)`` is then a float64 array of that shape, and the
+    derivatives come from ``jacobian``, ``jvp``, ``vjp`` and ``sparse_jacobian``.  A
+    number among the outputs is a constant; anything else raises TypeError.
 
     A tape can be called from several threads at once and re-entrantly; it cannot be
     pickled or copied (record again in the other process).
     """
-    cdef Py_ssize_t k, n_inputs
+    cdef Py_ssize_t k, n_inputs, n_out, n_walk
     cdef Walk w
     cdef PyObject** inputs = NULL
     cdef double* example = NULL
+    cdef PyObject** out_nodes = NULL
+    cdef double* out_values = NULL
     cdef PyObject* bad = NULL
     cdef Tape tape
     cdef int why = ACCEPT
@@ -687,7 +1275,11 @@ def record(f, *example_args, argnums=0):
             raise TypeError(f"record: an input leaf is a {type(leaf).__name__}, not a Var")
     # The example values, before f runs (f could change a leaf's .value).
     example_values = [(<Ops>leaf).val for leaf in leaves]
-    root = _args.scalar_output(_ENGINE, f(*call_args))
+    items, out_shape = _args.tape_outputs(_ENGINE, f(*call_args))
+    items = list(items)
+    nodes = [x for x in items if isinstance(x, Ops)]
+    numbers = [0.0 if isinstance(x, Ops) else <double>x for x in items]
+    n_out = len(items)
 
     tape = Tape.__new__(Tape, _TOKEN)
     tape.name = _args.function_name(f)
@@ -695,6 +1287,8 @@ def record(f, *example_args, argnums=0):
     tape.argnums = indices
     tape.single = single
     tape.n_args = len(shapes)
+    tape.n_out = n_out
+    tape.out_shape = out_shape
     tape.offset = <Py_ssize_t*>malloc((tape.n_args + 1) * sizeof(Py_ssize_t))
     tape.size = <Py_ssize_t*>malloc((tape.n_args + 1) * sizeof(Py_ssize_t))
     if tape.offset == NULL or tape.size == NULL:
@@ -708,35 +1302,53 @@ def record(f, *example_args, argnums=0):
     if n_inputs != len(leaves):
         raise TypeError("record: the arguments' sizes do not match their leaves")
 
-    if not isinstance(root, Ops):          # f returned a number: a constant tape
+    if not nodes:                   # f returned numbers only: a constant tape
         tape.n_ops = 0
-        tape.base = n_inputs + 1
-        tape.n_slots = n_inputs + 1
-        tape.root = n_inputs
+        tape.base = n_inputs + n_out
+        tape.n_slots = n_inputs + n_out
         tape.code = <Instr*>malloc(sizeof(Instr))
-        tape.constants = <double*>malloc(sizeof(double))
-        if tape.code == NULL or tape.constants == NULL:
+        tape.constants = <double*>malloc(max(n_out, 1) * sizeof(double))
+        tape.outs = <Py_ssize_t*>malloc(max(n_out, 1) * sizeof(Py_ssize_t))
+        if tape.code == NULL or tape.constants == NULL or tape.outs == NULL:
             raise MemoryError()
-        tape.constants[0] = <double>root
+        for k in range(n_out):
+            tape.constants[k] = numbers[k]
+            tape.outs[k] = n_inputs + k
+        tape.root = tape.outs[0] if n_out else n_inputs
         return _finish(tape)
 
+    # One output node: walk from it, as get_gradients does.  Several: walk from a root
+    # of our own whose edges lead to them in order (it is the walk's last node, and is
+    # not flattened).
+    walk_root = nodes[0] if len(nodes) == 1 else _Outputs(nodes)
+
     # Snapshot into C what the walk needs, before the walk: nothing after it runs Python
-    # until the marks are reset.  `leaves` and `root` own every node involved.
+    # until the marks are reset.  `leaves`, `items` and `walk_root` own every node involved.
     inputs = <PyObject**>malloc(max(n_inputs, 1) * sizeof(PyObject*))
     example = <double*>malloc(max(n_inputs, 1) * sizeof(double))
+    out_nodes = <PyObject**>malloc(max(n_out, 1) * sizeof(PyObject*))
+    out_values = <double*>malloc(max(n_out, 1) * sizeof(double))
     try:
-        if inputs == NULL or example == NULL:
+        if inputs == NULL or example == NULL or out_nodes == NULL or out_values == NULL:
             raise MemoryError()
         for k in range(n_inputs):
             inputs[k] = <PyObject*>leaves[k]
             example[k] = example_values[k]
-        _topological_order(<Ops>root, &w)      # raises with the marks reset
-        why = _flatten(tape, &w, inputs, example, &bad)
+        for k in range(n_out):
+            x = items[k]
+            out_nodes[k] = <PyObject*>x if isinstance(x, Ops) else NULL
+            out_values[k] = numbers[k]
+        x = None
+        _topological_order(<Ops>walk_root, &w)      # raises with the marks reset
+        n_walk = w.n if len(nodes) == 1 else w.n - 1
+        why = _flatten(tape, &w, n_walk, inputs, example, out_nodes, out_values, &bad)
         _unmark(&w, NULL, 0)
         _free_walk(&w)
     finally:
         free(inputs)
         free(example)
+        free(out_nodes)
+        free(out_values)
     # The marks are reset: Python code may run again.
     if why == NO_MEMORY:
         raise MemoryError("record: out of memory (or a graph too large to record)")
@@ -756,7 +1368,7 @@ cdef Tape _finish(Tape tape):
         tape.outs[0] = tape.root
         tape.n_out = 1
         tape.out_shape = None
-    tape.n_work = 2 * tape.n_slots + 2 * tape.n_ops
+    tape.n_work = max(2 * tape.n_slots + 2 * tape.n_ops, 1)
     tape.max_cached = MAX_CACHED if tape.n_work <= SMALL_WORKSPACE else 1
     tape.ready = True
     return tape
