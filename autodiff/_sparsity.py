@@ -80,6 +80,7 @@ N_UNARY = len(_primitives.UNARY)
 POWC = N_UNARY                      # x ** c with c a constant slot
 
 _AA, _AB, _BB = 1, 2, 4             # the second partials an instruction has, as bit flags
+_NEED_ABOVE = 2048                  # Hessians over more columns compute only needed sets
 
 
 def _flags(second):
@@ -170,12 +171,13 @@ def _check(code, base, n_inputs, columns):
              | ((op >= BINARY) & (op < BINARY + len(_primitives.BINARY))))
     if not known.all():
         raise ValueError(f"unknown op {int(op[~known][0])}")
-    columns = [int(c) for c in np.asarray(columns, dtype=np.int64).reshape(-1)]
-    if len(set(columns)) != len(columns):
+    cols = np.asarray(columns, dtype=np.int64).reshape(-1)
+    if len(np.unique(cols)) != len(cols):
         raise ValueError("columns has a repeated input slot")
-    if any(not 0 <= c < n_inputs for c in columns):
+    if len(cols) and (cols.min() < 0 or cols.max() >= n_inputs):
         raise ValueError(f"columns must be input slots (0 .. {n_inputs - 1})")
-    return op, a.tolist(), b.tolist(), base, columns
+    columns = cols.tolist()
+    return code, a.tolist(), b.tolist(), base, columns
 
 
 def _seed_sets(n_slots, columns):
@@ -422,10 +424,10 @@ def jacobian_plan(code, base, n_inputs, outs, columns):
 
     Row ``r`` is output slot ``outs[r]``; column ``k`` is input slot ``columns[k]``.  An
     output may be any slot (an instruction, an input, a constant)."""
-    ops, a_, b_, base, columns = _check(code, base, n_inputs, columns)
-    outs = [int(s) for s in np.asarray(outs, dtype=np.int64).reshape(-1)]
-    n_slots = base + len(ops)
-    if any(not 0 <= s < n_slots for s in outs):
+    code, a_, b_, base, columns = _check(code, base, n_inputs, columns)
+    outs = np.asarray(outs, dtype=np.int64).reshape(-1)
+    n_slots = base + len(code)
+    if len(outs) and (outs.min() < 0 or outs.max() >= n_slots):
         raise ValueError("an output slot is out of range")
     deps = _seed_sets(n_slots, columns)
     slot = base
@@ -433,48 +435,46 @@ def jacobian_plan(code, base, n_inputs, outs, columns):
         deps[slot] = deps[a] | deps[b]
         slot += 1
     n_columns = len(columns)
-    indptr, indices = _csr([deps[s] for s in outs], n_columns)
+    indptr, indices = _csr([deps[s] for s in outs.tolist()], n_columns)
     colour = _column_colouring(indptr, indices, n_columns)
     return _plan(indptr, indices, (len(outs), n_columns), colour)
 
 
-def hessian_pattern_sets(op, a_, b_, base, root, columns):
+def hessian_pattern_sets(code, a_, b_, base, root, columns):
     """Rows of the Hessian pattern of the root, one bit set per column (see the module
-    docstring).  ``op`` is the array of ops, ``a_`` and ``b_`` lists of operand slots."""
+    docstring).  ``code`` is the (n_ops, 3) int64 array, ``a_`` and ``b_`` its operand
+    columns as lists."""
     n = len(columns)
     rows = [0] * n
     if root < base:
         return rows                     # an input or a constant: a zero Hessian
-    # Backward: the instructions that reach the root (``live``, forward order), and among
-    # the slots they read, those whose sets are needed: the operands of a nonlinear
-    # instruction and, recursively, the operands of an instruction whose set is needed.
-    # A long chain of sums feeding the root needs no set: that saves its big unions.
-    flags = _second_flags()[op].tolist()
-    reach = bytearray(root + 1)
-    need = bytearray(root + 1)
-    reach[root] = 1
-    live = []
-    for i in range(root - base, -1, -1):
-        out = base + i
-        if reach[out]:
-            live.append(i)
-            a, b = a_[i], b_[i]
-            reach[a] = 1
-            reach[b] = 1
-            if flags[i] or need[out]:
-                need[a] = 1
-                need[b] = 1
-    live.reverse()
+    last = root - base                  # the root's instruction; later ones do not count
+    flags = _second_flags()[code[:last + 1, 0]].tolist()
+    live = _reaching(code, a_, b_, base, root)
     deps = _seed_sets(root + 1, columns)
-    for i in live:
-        if not need[base + i] and not flags[i]:
-            continue
+    nonlinear = [i for i in live if flags[i]]
+    if n <= _NEED_ABOVE:
+        for i in live:
+            deps[base + i] = deps[a_[i]] | deps[b_[i]]
+    else:
+        # Many columns: sets of thousands of bits.  Compute only those needed: the
+        # operands' of a nonlinear instruction and, recursively, the operands' of an
+        # instruction whose set is needed.  A long chain of sums feeding the root (a sum
+        # of n terms) then makes no set, which saves memory quadratic in n.
+        need = bytearray(root + 1)
+        for i in reversed(live):
+            if flags[i] or need[base + i]:
+                need[a_[i]] = 1
+                need[b_[i]] = 1
+        for i in live:
+            if need[base + i] or flags[i]:
+                deps[base + i] = deps[a_[i]] | deps[b_[i]]
+    for i in nonlinear:
         a, b = a_[i], b_[i]
         da, db = deps[a], deps[b]
-        both = da | db
-        deps[base + i] = both
+        both = deps[base + i]
         f = flags[i]
-        if not f or not both:
+        if not both:
             continue
         if a == b or f == _AA | _AB | _BB:
             # One operand used twice (a unary op, x * x), or every partial: the whole set
@@ -498,22 +498,47 @@ def hessian_pattern_sets(op, a_, b_, base, root, columns):
     return rows
 
 
+def _reaching(code, a_, b_, base, root):
+    """The instructions whose values reach the slot ``root`` (an instruction's), in order.
+
+    A tape recorded from its outputs usually has no other instruction before the root's:
+    if every instruction before it is read by one up to it, all of them reach it (follow
+    any one's readers forwards: the chain can only end at the root), and NumPy says so
+    without a loop in Python.  Otherwise a backward pass marks them."""
+    last = root - base
+    read = np.zeros(root + 1, dtype=bool)
+    read[code[:last + 1, 1]] = True
+    read[code[:last + 1, 2]] = True
+    if read[base:root].all():
+        return range(last + 1)
+    reach = bytearray(root + 1)
+    reach[root] = 1
+    live = []
+    for i in range(last, -1, -1):
+        if reach[base + i]:
+            live.append(i)
+            reach[a_[i]] = 1
+            reach[b_[i]] = 1
+    live.reverse()
+    return live
+
+
 def hessian_plan(code, base, n_inputs, root, columns):
     """The Hessian's pattern (symmetric, both triangles), a colouring for direct
     symmetric recovery, seed and recovery index, for the output at slot ``root``.
 
     Row and column ``k`` are input slot ``columns[k]``; ``root`` may be any slot."""
-    ops, a_, b_, base, columns = _check(code, base, n_inputs, columns)
+    code, a_, b_, base, columns = _check(code, base, n_inputs, columns)
     root = int(root)
-    if not 0 <= root < base + len(ops):
+    if not 0 <= root < base + len(code):
         raise ValueError("the root slot is out of range")
     n = len(columns)
-    rows = hessian_pattern_sets(ops, a_, b_, base, root, columns)
+    rows = hessian_pattern_sets(code, a_, b_, base, root, columns)
     indptr, indices = _csr(rows, n)
     natural, largest = _orders(indptr, indices, indptr, n)     # symmetric: CSC == CSR
     adj = _lists(indptr, indices)
     colour = _symmetric(natural, n, adj)
-    if largest != natural:
+    if largest != natural and max(colour, default=-1) >= 3:     # more than 3 colours
         colour = _fewest([colour, _symmetric(largest, n, adj)])
     return _symmetric_plan(indptr, indices, n, colour)
 
