@@ -452,10 +452,15 @@ def hessian_pattern_sets(code, a_, b_, base, root, columns):
     flags = _second_flags()[code[:last + 1, 0]].tolist()
     live = _reaching(code, a_, b_, base, root)
     deps = _seed_sets(root + 1, columns)
-    nonlinear = [i for i in live if flags[i]]
     if n <= _NEED_ABOVE:
-        for i in live:
-            deps[base + i] = deps[a_[i]] | deps[b_[i]]
+        if type(live) is range:         # every instruction up to the root
+            out = base
+            for a, b in zip(a_[:last + 1], b_[:last + 1]):
+                deps[out] = deps[a] | deps[b]
+                out += 1
+        else:
+            for i in live:
+                deps[base + i] = deps[a_[i]] | deps[b_[i]]
     else:
         # Many columns: sets of thousands of bits.  Compute only those needed: the
         # operands' of a nonlinear instruction and, recursively, the operands' of an
@@ -469,11 +474,12 @@ def hessian_pattern_sets(code, a_, b_, base, root, columns):
         for i in live:
             if need[base + i] or flags[i]:
                 deps[base + i] = deps[a_[i]] | deps[b_[i]]
-    for i in nonlinear:
-        a, b = a_[i], b_[i]
-        da, db = deps[a], deps[b]
-        both = deps[base + i]
+    for i in live if type(live) is not range else range(last + 1):
         f = flags[i]
+        if not f:
+            continue
+        a, b = a_[i], b_[i]
+        both = deps[base + i]
         if not both:
             continue
         if a == b or f == _AA | _AB | _BB:
@@ -481,6 +487,7 @@ def hessian_pattern_sets(code, a_, b_, base, root, columns):
             # with itself.
             pairs = ((both, both),)
         else:
+            da, db = deps[a], deps[b]
             pairs = []
             if f & _AA and da:
                 pairs.append((da, da))
@@ -490,11 +497,15 @@ def hessian_pattern_sets(code, a_, b_, base, root, columns):
                 pairs.append((da, db))
                 pairs.append((db, da))
         for left, right in pairs:
-            if left & (left - 1) == 0:          # one column: no loop
-                rows[left.bit_length() - 1] |= right
-            else:
-                for k in _bits(left):
-                    rows[k] |= right
+            low = left & -left
+            rest = left ^ low
+            rows[low.bit_length() - 1] |= right
+            if rest:
+                if rest & (rest - 1) == 0:      # two columns: still no loop
+                    rows[rest.bit_length() - 1] |= right
+                else:
+                    for k in _bits(rest):
+                        rows[k] |= right
     return rows
 
 
