@@ -21,34 +21,45 @@ in ``columns`` starts with its own bit, every other slot below ``base`` (an inpu
 not differentiated, a constant) with the empty set, and an instruction's set is the union
 of its operands' sets.  The Jacobian's row for an output is the set of its slot.
 
+An instruction always passes its operands' sets on, even one whose first derivative is
+identically zero (sign, floor, ...): the pattern may hold entries that are always zero,
+never miss one.
+
 For the Hessian of one output (the "root"), a second derivative of the root can only come
 from an instruction whose own second derivative is not identically zero, and only if that
-instruction's value reaches the root.  So: a backward pass marks the instructions on a
-path to the root; the forward pass computes the sets for those; and for every marked
-instruction the ``second`` column of its row in the table says which second partials it
-has ("aa", "ab", "bb"; undeclared means all three).  A partial ``d2y/da db`` couples every
-column in the set of ``a`` with every column in the set of ``b`` (both ways, the matrix is
-symmetric); ``aa`` couples the set of ``a`` with itself, ``bb`` that of ``b``.  The union of
-these couplings is the pattern: by the chain rule the Hessian of the root is a sum, over
-the instructions, of (adjoint of the instruction) times (second partials of the
-instruction) times the outer products of its operands' gradients, and the gradient of a
-slot is zero outside its set.  Linear instructions (add, subtract, negate ...) add nothing.
-The pattern is structural: an entry outside it is zero at every point; an entry inside may
-still be zero at some points (``x * 0.0``, ``max`` away from the tie ...).
+instruction's value reaches the root.  So: the instructions on a path to the root are
+found (by NumPy when every instruction before the root is read by a later one, as in a
+tape recorded from its output; by a backward pass otherwise); the forward pass computes the
+sets for those; and for each of them the ``second`` column of its row in the table says
+which second partials it has ("aa", "ab", "bb"; undeclared means all three).  A partial
+``d2y/da db`` couples every column in the set of ``a`` with every column in the set of
+``b`` (both ways: the matrix is symmetric); ``aa`` couples the set of ``a`` with itself,
+``bb`` that of ``b``; an instruction whose two operands are one slot (a unary op, ``x * x``)
+couples its set with itself.  The union of these couplings is the pattern: by the chain
+rule the Hessian of the root is a sum, over the instructions, of (adjoint of the
+instruction) times (a second partial of the instruction) times the outer product of its
+operands' gradients, and the gradient of a slot is zero outside its set.  Linear
+instructions (add, subtract, negate ...) add nothing.  With many columns (more than
+``_NEED_ABOVE``) only the sets that some nonlinear instruction needs are computed (a
+backward pass finds them), so that the running sum of a long objective does not hold one
+set of n bits per term.  The pattern is structural: an entry outside it is zero at every
+point; an entry inside may still be zero at some points (``x * 0.0``, ``max`` away from
+the tie ...).
 
 Colourings.  The matrix ``M`` (Jacobian or Hessian) is computed compressed: the sweeps
 give ``M @ seed``, one column per colour, where ``seed[k, c]`` is 1 if column ``k`` has
 colour ``c``.  Each entry of ``M`` must then be read directly from one entry of the product:
 ``take`` lists, for each stored entry in CSR order, its position in ``(M @ seed).ravel()``.
 
-- Jacobian (and, as a fallback, Hessian): columns that share no row may share a colour
-  (a "structurally orthogonal" partition; equivalently a distance-2 colouring of the graph
-  that joins a row to its columns).  Then ``(M @ seed)[i, colour[j]]`` is ``M[i, j]`` alone.
-  Columns are coloured greedily, each with the smallest colour that no column sharing a row
-  with it has yet; the greedy pass is tried in the natural order and in the order of
+- Jacobian: columns that share no row may share a colour (a "structurally orthogonal"
+  partition; equivalently a distance-2 colouring of the graph that joins a row to its
+  columns).  Then ``(M @ seed)[i, colour[j]]`` is ``M[i, j]`` alone.  Columns are coloured
+  greedily, each with the smallest colour that no column sharing a row with it has yet (a
+  bit set of the colours used per row makes that a few operations per nonzero).  The
+  natural order goes first (it is optimal on banded patterns); if it needs more colours
+  than the fullest row has entries (a lower bound for any such colouring), the order of
   decreasing "row load" (the number of entries in the rows a column touches, a cheap upper
-  bound on its number of conflicting columns), and the one with fewer colours is kept (the
-  natural order first on a tie: it is optimal on banded patterns).
+  bound on its number of conflicting columns) is tried too and the fewer colours kept.
 - Hessian: symmetry allows fewer colours.  An off-diagonal entry ``H[i, j]`` can be read
   from row ``i`` (if ``j`` is the only column of its colour in row ``i``) or, since it
   equals ``H[j, i]``, from row ``j`` (if ``i`` is the only column of its colour there); a
@@ -56,11 +67,13 @@ colour ``c``.  Each entry of ``M`` must then be read directly from one entry of 
   way or the other is a star colouring when the diagonal is full, and can need far fewer
   colours than the distance-2 one (an "arrow" pattern, one row and column dense plus the
   diagonal: 2 colours instead of n).  It is built greedily too: a vertex takes the smallest
-  colour that keeps every entry between already-coloured vertices readable (giving it a
-  colour no one has yet always does, so the pass always ends); the counts of each colour in
-  each row are kept up to date so a candidate colour is checked by looking only at the rows
-  the vertex belongs to.  Both orders are tried, and the distance-2 colouring too; the
-  fewest colours win.
+  colour that keeps every entry between already-coloured vertices readable.  The colour
+  the distance-2 rule would give it always does (no row of its has that colour yet), so
+  only smaller ones are checked, and the lists of each colour's columns in each row are
+  kept up to date so that a candidate is checked by looking only at the rows the vertex
+  belongs to.  The largest-first order is tried too when the natural one needs more than
+  3 colours.  ``take`` reads each entry from its own row when it can, else from the
+  transposed one.
 
 Columns with no structural nonzero get colour -1: they belong to no group (their seed row
 is zero) and cost no sweep.
@@ -430,8 +443,10 @@ def jacobian_plan(code, base, n_inputs, outs, columns):
     if len(outs) and (outs.min() < 0 or outs.max() >= n_slots):
         raise ValueError("an output slot is out of range")
     deps = _seed_sets(n_slots, columns)
+    # Instructions after the last output's are read by no output: skip them.
+    last = max(-1, int(outs.max(initial=-1)) - base)
     slot = base
-    for a, b in zip(a_, b_):
+    for a, b in zip(a_[:last + 1], b_[:last + 1]):
         deps[slot] = deps[a] | deps[b]
         slot += 1
     n_columns = len(columns)
@@ -440,7 +455,7 @@ def jacobian_plan(code, base, n_inputs, outs, columns):
     return _plan(indptr, indices, (len(outs), n_columns), colour)
 
 
-def hessian_pattern_sets(code, a_, b_, base, root, columns):
+def _hessian_sets(code, a_, b_, base, root, columns):
     """Rows of the Hessian pattern of the root, one bit set per column (see the module
     docstring).  ``code`` is the (n_ops, 3) int64 array, ``a_`` and ``b_`` its operand
     columns as lists."""
@@ -544,7 +559,7 @@ def hessian_plan(code, base, n_inputs, root, columns):
     if not 0 <= root < base + len(code):
         raise ValueError("the root slot is out of range")
     n = len(columns)
-    rows = hessian_pattern_sets(code, a_, b_, base, root, columns)
+    rows = _hessian_sets(code, a_, b_, base, root, columns)
     indptr, indices = _csr(rows, n)
     natural, largest = _orders(indptr, indices, indptr, n)     # symmetric: CSC == CSR
     adj = _lists(indptr, indices)
