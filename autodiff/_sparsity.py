@@ -330,13 +330,16 @@ def _symmetric(order, n, adj):
         taken = 0
         for i in rows:
             taken |= used[i]
-        bound = _lowest_free(taken)
-        skip = used[v] if v in near else 0
-        c = 0
-        while c < bound:
-            if not (skip >> c) & 1 and _symmetric_ok(v, c, rows, near, colour, members):
+        c = _lowest_free(taken)
+        # Smaller candidates; with the diagonal entry (v, v), none a neighbour has.
+        candidates = ((1 << c) - 1) & ~(used[v] if v in near else 0)
+        while candidates:
+            low = candidates & -candidates
+            k = low.bit_length() - 1
+            if _symmetric_ok(v, k, rows, near, colour, members):
+                c = k
                 break
-            c += 1
+            candidates ^= low
         colour[v] = c
         bit = 1 << c
         for i in rows:
@@ -561,6 +564,10 @@ def hessian_plan(code, base, n_inputs, root, columns):
     n = len(columns)
     rows = _hessian_sets(code, a_, b_, base, root, columns)
     indptr, indices = _csr(rows, n)
+    if len(indices) == n * n:
+        # Dense: each diagonal entry must be alone with its colour in a full row, so every
+        # column needs its own colour; skip the greedy pass (O(n**2) steps in Python).
+        return _plan(indptr, indices, (n, n), list(range(n)))
     natural, largest = _orders(indptr, indices, indptr, n)     # symmetric: CSC == CSR
     adj = _lists(indptr, indices)
     colour = _symmetric(natural, n, adj)

@@ -720,3 +720,14 @@ def test_multi_output_tape_with_constant_and_input_outputs(ad):
     assert dense(plan).tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 1, 0], [0, 0, 1]]
     assert plan.n_colours == 2
     check_plan(plan)
+
+
+def test_dense_hessian(ad, known_second):
+    """(sum x)**2 + sum sin(x): every entry, one colour per column, read off directly."""
+    n = 40
+    tape = ad.record(lambda x: np.sum(x) ** 2 + np.sum(np.sin(x)), np.ones(n))
+    jplan, hplan = plans(tape)
+    assert dense(hplan).all() and hplan.n_colours == n
+    check_plan(hplan, symmetric=True)
+    assert dense(jplan).all() and jplan.n_colours == n
+    check_plan(jplan)
