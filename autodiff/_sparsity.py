@@ -467,7 +467,8 @@ def _hessian_sets(code, a_, b_, base, root, columns):
     if root < base:
         return rows                     # an input or a constant: a zero Hessian
     last = root - base                  # the root's instruction; later ones do not count
-    flags = _second_flags()[code[:last + 1, 0]].tolist()
+    flag_array = _second_flags()[code[:last + 1, 0]]
+    flags = flag_array.tolist()
     live = _reaching(code, a_, b_, base, root)
     deps = _seed_sets(root + 1, columns)
     if n <= _NEED_ABOVE:
@@ -492,10 +493,9 @@ def _hessian_sets(code, a_, b_, base, root, columns):
         for i in live:
             if need[base + i] or flags[i]:
                 deps[base + i] = deps[a_[i]] | deps[b_[i]]
-    for i in live if type(live) is not range else range(last + 1):
+    # An instruction off the path to the root was given no set: it adds nothing below.
+    for i in np.flatnonzero(flag_array).tolist():
         f = flags[i]
-        if not f:
-            continue
         a, b = a_[i], b_[i]
         both = deps[base + i]
         if not both:
