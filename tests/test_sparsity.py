@@ -731,3 +731,26 @@ def test_dense_hessian(ad, known_second):
     check_plan(hplan, symmetric=True)
     assert dense(jplan).all() and jplan.n_colours == n
     check_plan(jplan)
+
+
+def test_wide_rows(known_second):
+    """Rows whose columns are thousands apart (bit sets of many bytes, mostly zero)."""
+    n = 6000
+    p = Program(n)
+    y = p("multiply", 0, n - 1)
+    z = p("sin", p("add", 7, 4099))
+    root = p("add", y, z)
+    plan = p.jacobian([y, z, root, n - 2], list(range(n)))
+    assert plan.indices.tolist() == [0, n - 1, 7, 4099, 0, 7, 4099, n - 1, n - 2]
+    assert plan.indptr.tolist() == [0, 2, 4, 8, 9]
+    assert plan.n_colours == 4
+    hplan = p.hessian(root, list(range(n)))
+    assert hplan.indptr[-1] == 6 and hplan.n_colours <= 2
+    assert hplan.indices[hplan.indptr[0]:hplan.indptr[1]].tolist() == [n - 1]
+    assert hplan.indices[hplan.indptr[7]:hplan.indptr[8]].tolist() == [7, 4099]
+    assert hplan.indices[hplan.indptr[4099]:hplan.indptr[4100]].tolist() == [7, 4099]
+    M = np.zeros((n, n))
+    M[0, n - 1] = M[n - 1, 0] = 1.5
+    M[7, 7], M[7, 4099], M[4099, 7], M[4099, 4099] = 2.0, -3.0, -3.0, 4.0
+    data = (M @ hplan.seed).ravel()[hplan.take]
+    assert data.tolist() == [1.5, 2.0, -3.0, -3.0, 4.0, 1.5]
