@@ -21,34 +21,45 @@ in ``columns`` starts with its own bit, every other slot below ``base`` (an inpu
 not differentiated, a constant) with the empty set, and an instruction's set is the union
 of its operands' sets.  The Jacobian's row for an output is the set of its slot.
 
+An instruction always passes its operands' sets on, even one whose first derivative is
+identically zero (sign, floor, ...): the pattern may hold entries that are always zero,
+never miss one.
+
 For the Hessian of one output (the "root"), a second derivative of the root can only come
 from an instruction whose own second derivative is not identically zero, and only if that
-instruction's value reaches the root.  So: a backward pass marks the instructions on a
-path to the root; the forward pass computes the sets for those; and for every marked
-instruction the ``second`` column of its row in the table says which second partials it
-has ("aa", "ab", "bb"; undeclared means all three).  A partial ``d2y/da db`` couples every
-column in the set of ``a`` with every column in the set of ``b`` (both ways, the matrix is
-symmetric); ``aa`` couples the set of ``a`` with itself, ``bb`` that of ``b``.  The union of
-these couplings is the pattern: by the chain rule the Hessian of the root is a sum, over
-the instructions, of (adjoint of the instruction) times (second partials of the
-instruction) times the outer products of its operands' gradients, and the gradient of a
-slot is zero outside its set.  Linear instructions (add, subtract, negate ...) add nothing.
-The pattern is structural: an entry outside it is zero at every point; an entry inside may
-still be zero at some points (``x * 0.0``, ``max`` away from the tie ...).
+instruction's value reaches the root.  So: the instructions on a path to the root are
+found (by NumPy when every instruction before the root is read by a later one, as in a
+tape recorded from its output; by a backward pass otherwise); the forward pass computes the
+sets for those; and for each of them the ``second`` column of its row in the table says
+which second partials it has ("aa", "ab", "bb"; undeclared means all three).  A partial
+``d2y/da db`` couples every column in the set of ``a`` with every column in the set of
+``b`` (both ways: the matrix is symmetric); ``aa`` couples the set of ``a`` with itself,
+``bb`` that of ``b``; an instruction whose two operands are one slot (a unary op, ``x * x``)
+couples its set with itself.  The union of these couplings is the pattern: by the chain
+rule the Hessian of the root is a sum, over the instructions, of (adjoint of the
+instruction) times (a second partial of the instruction) times the outer product of its
+operands' gradients, and the gradient of a slot is zero outside its set.  Linear
+instructions (add, subtract, negate ...) add nothing.  With many columns (more than
+``_NEED_ABOVE``) only the sets that some nonlinear instruction needs are computed (a
+backward pass finds them), so that the running sum of a long objective does not hold one
+set of n bits per term.  The pattern is structural: an entry outside it is zero at every
+point; an entry inside may still be zero at some points (``x * 0.0``, ``max`` away from
+the tie ...).
 
 Colourings.  The matrix ``M`` (Jacobian or Hessian) is computed compressed: the sweeps
 give ``M @ seed``, one column per colour, where ``seed[k, c]`` is 1 if column ``k`` has
 colour ``c``.  Each entry of ``M`` must then be read directly from one entry of the product:
 ``take`` lists, for each stored entry in CSR order, its position in ``(M @ seed).ravel()``.
 
-- Jacobian (and, as a fallback, Hessian): columns that share no row may share a colour
-  (a "structurally orthogonal" partition; equivalently a distance-2 colouring of the graph
-  that joins a row to its columns).  Then ``(M @ seed)[i, colour[j]]`` is ``M[i, j]`` alone.
-  Columns are coloured greedily, each with the smallest colour that no column sharing a row
-  with it has yet; the greedy pass is tried in the natural order and in the order of
+- Jacobian: columns that share no row may share a colour (a "structurally orthogonal"
+  partition; equivalently a distance-2 colouring of the graph that joins a row to its
+  columns).  Then ``(M @ seed)[i, colour[j]]`` is ``M[i, j]`` alone.  Columns are coloured
+  greedily, each with the smallest colour that no column sharing a row with it has yet (a
+  bit set of the colours used per row makes that a few operations per nonzero).  The
+  natural order goes first (it is optimal on banded patterns); if it needs more colours
+  than the fullest row has entries (a lower bound for any such colouring), the order of
   decreasing "row load" (the number of entries in the rows a column touches, a cheap upper
-  bound on its number of conflicting columns), and the one with fewer colours is kept (the
-  natural order first on a tie: it is optimal on banded patterns).
+  bound on its number of conflicting columns) is tried too and the fewer colours kept.
 - Hessian: symmetry allows fewer colours.  An off-diagonal entry ``H[i, j]`` can be read
   from row ``i`` (if ``j`` is the only column of its colour in row ``i``) or, since it
   equals ``H[j, i]``, from row ``j`` (if ``i`` is the only column of its colour there); a
@@ -56,11 +67,13 @@ colour ``c``.  Each entry of ``M`` must then be read directly from one entry of 
   way or the other is a star colouring when the diagonal is full, and can need far fewer
   colours than the distance-2 one (an "arrow" pattern, one row and column dense plus the
   diagonal: 2 colours instead of n).  It is built greedily too: a vertex takes the smallest
-  colour that keeps every entry between already-coloured vertices readable (giving it a
-  colour no one has yet always does, so the pass always ends); the counts of each colour in
-  each row are kept up to date so a candidate colour is checked by looking only at the rows
-  the vertex belongs to.  Both orders are tried, and the distance-2 colouring too; the
-  fewest colours win.
+  colour that keeps every entry between already-coloured vertices readable.  The colour
+  the distance-2 rule would give it always does (no row of its has that colour yet), so
+  only smaller ones are checked, and the lists of each colour's columns in each row are
+  kept up to date so that a candidate is checked by looking only at the rows the vertex
+  belongs to.  The largest-first order is tried too when the natural one needs more than
+  3 colours.  ``take`` reads each entry from its own row when it can, else from the
+  transposed one.
 
 Columns with no structural nonzero get colour -1: they belong to no group (their seed row
 is zero) and cost no sweep.
@@ -80,6 +93,7 @@ N_UNARY = len(_primitives.UNARY)
 POWC = N_UNARY                      # x ** c with c a constant slot
 
 _AA, _AB, _BB = 1, 2, 4             # the second partials an instruction has, as bit flags
+_NEED_ABOVE = 2048                  # Hessians over more columns compute only needed sets
 
 
 def _flags(second):
@@ -170,12 +184,13 @@ def _check(code, base, n_inputs, columns):
              | ((op >= BINARY) & (op < BINARY + len(_primitives.BINARY))))
     if not known.all():
         raise ValueError(f"unknown op {int(op[~known][0])}")
-    columns = [int(c) for c in np.asarray(columns, dtype=np.int64).reshape(-1)]
-    if len(set(columns)) != len(columns):
+    cols = np.asarray(columns, dtype=np.int64).reshape(-1)
+    if len(np.unique(cols)) != len(cols):
         raise ValueError("columns has a repeated input slot")
-    if any(not 0 <= c < n_inputs for c in columns):
+    if len(cols) and (cols.min() < 0 or cols.max() >= n_inputs):
         raise ValueError(f"columns must be input slots (0 .. {n_inputs - 1})")
-    return op, a.tolist(), b.tolist(), base, columns
+    columns = cols.tolist()
+    return code, a.tolist(), b.tolist(), base, columns
 
 
 def _seed_sets(n_slots, columns):
@@ -315,13 +330,16 @@ def _symmetric(order, n, adj):
         taken = 0
         for i in rows:
             taken |= used[i]
-        bound = _lowest_free(taken)
-        skip = used[v] if v in near else 0
-        c = 0
-        while c < bound:
-            if not (skip >> c) & 1 and _symmetric_ok(v, c, rows, near, colour, members):
+        c = _lowest_free(taken)
+        # Smaller candidates; with the diagonal entry (v, v), none a neighbour has.
+        candidates = ((1 << c) - 1) & ~(used[v] if v in near else 0)
+        while candidates:
+            low = candidates & -candidates
+            k = low.bit_length() - 1
+            if _symmetric_ok(v, k, rows, near, colour, members):
+                c = k
                 break
-            c += 1
+            candidates ^= low
         colour[v] = c
         bit = 1 << c
         for i in rows:
@@ -422,65 +440,72 @@ def jacobian_plan(code, base, n_inputs, outs, columns):
 
     Row ``r`` is output slot ``outs[r]``; column ``k`` is input slot ``columns[k]``.  An
     output may be any slot (an instruction, an input, a constant)."""
-    ops, a_, b_, base, columns = _check(code, base, n_inputs, columns)
-    outs = [int(s) for s in np.asarray(outs, dtype=np.int64).reshape(-1)]
-    n_slots = base + len(ops)
-    if any(not 0 <= s < n_slots for s in outs):
+    code, a_, b_, base, columns = _check(code, base, n_inputs, columns)
+    outs = np.asarray(outs, dtype=np.int64).reshape(-1)
+    n_slots = base + len(code)
+    if len(outs) and (outs.min() < 0 or outs.max() >= n_slots):
         raise ValueError("an output slot is out of range")
     deps = _seed_sets(n_slots, columns)
+    # Instructions after the last output's are read by no output: skip them.
+    last = max(-1, int(outs.max(initial=-1)) - base)
     slot = base
-    for a, b in zip(a_, b_):
+    for a, b in zip(a_[:last + 1], b_[:last + 1]):
         deps[slot] = deps[a] | deps[b]
         slot += 1
     n_columns = len(columns)
-    indptr, indices = _csr([deps[s] for s in outs], n_columns)
+    indptr, indices = _csr([deps[s] for s in outs.tolist()], n_columns)
     colour = _column_colouring(indptr, indices, n_columns)
     return _plan(indptr, indices, (len(outs), n_columns), colour)
 
 
-def hessian_pattern_sets(op, a_, b_, base, root, columns):
+def _hessian_sets(code, a_, b_, base, root, columns):
     """Rows of the Hessian pattern of the root, one bit set per column (see the module
-    docstring).  ``op`` is the array of ops, ``a_`` and ``b_`` lists of operand slots."""
+    docstring).  ``code`` is the (n_ops, 3) int64 array, ``a_`` and ``b_`` its operand
+    columns as lists."""
     n = len(columns)
     rows = [0] * n
     if root < base:
         return rows                     # an input or a constant: a zero Hessian
-    # Backward: the instructions that reach the root (``live``, forward order), and among
-    # the slots they read, those whose sets are needed: the operands of a nonlinear
-    # instruction and, recursively, the operands of an instruction whose set is needed.
-    # A long chain of sums feeding the root needs no set: that saves its big unions.
-    flags = _second_flags()[op].tolist()
-    reach = bytearray(root + 1)
-    need = bytearray(root + 1)
-    reach[root] = 1
-    live = []
-    for i in range(root - base, -1, -1):
-        out = base + i
-        if reach[out]:
-            live.append(i)
-            a, b = a_[i], b_[i]
-            reach[a] = 1
-            reach[b] = 1
-            if flags[i] or need[out]:
-                need[a] = 1
-                need[b] = 1
-    live.reverse()
+    last = root - base                  # the root's instruction; later ones do not count
+    flag_array = _second_flags()[code[:last + 1, 0]]
+    flags = flag_array.tolist()
+    live = _reaching(code, a_, b_, base, root)
     deps = _seed_sets(root + 1, columns)
-    for i in live:
-        if not need[base + i] and not flags[i]:
-            continue
-        a, b = a_[i], b_[i]
-        da, db = deps[a], deps[b]
-        both = da | db
-        deps[base + i] = both
+    if n <= _NEED_ABOVE:
+        if type(live) is range:         # every instruction up to the root
+            out = base
+            for a, b in zip(a_[:last + 1], b_[:last + 1]):
+                deps[out] = deps[a] | deps[b]
+                out += 1
+        else:
+            for i in live:
+                deps[base + i] = deps[a_[i]] | deps[b_[i]]
+    else:
+        # Many columns: sets of thousands of bits.  Compute only those needed: the
+        # operands' of a nonlinear instruction and, recursively, the operands' of an
+        # instruction whose set is needed.  A long chain of sums feeding the root (a sum
+        # of n terms) then makes no set, which saves memory quadratic in n.
+        need = bytearray(root + 1)
+        for i in reversed(live):
+            if flags[i] or need[base + i]:
+                need[a_[i]] = 1
+                need[b_[i]] = 1
+        for i in live:
+            if need[base + i] or flags[i]:
+                deps[base + i] = deps[a_[i]] | deps[b_[i]]
+    # An instruction off the path to the root was given no set: it adds nothing below.
+    for i in np.flatnonzero(flag_array).tolist():
         f = flags[i]
-        if not f or not both:
+        a, b = a_[i], b_[i]
+        both = deps[base + i]
+        if not both:
             continue
         if a == b or f == _AA | _AB | _BB:
             # One operand used twice (a unary op, x * x), or every partial: the whole set
             # with itself.
             pairs = ((both, both),)
         else:
+            da, db = deps[a], deps[b]
             pairs = []
             if f & _AA and da:
                 pairs.append((da, da))
@@ -490,12 +515,41 @@ def hessian_pattern_sets(op, a_, b_, base, root, columns):
                 pairs.append((da, db))
                 pairs.append((db, da))
         for left, right in pairs:
-            if left & (left - 1) == 0:          # one column: no loop
-                rows[left.bit_length() - 1] |= right
-            else:
-                for k in _bits(left):
-                    rows[k] |= right
+            low = left & -left
+            rest = left ^ low
+            rows[low.bit_length() - 1] |= right
+            if rest:
+                if rest & (rest - 1) == 0:      # two columns: still no loop
+                    rows[rest.bit_length() - 1] |= right
+                else:
+                    for k in _bits(rest):
+                        rows[k] |= right
     return rows
+
+
+def _reaching(code, a_, b_, base, root):
+    """The instructions whose values reach the slot ``root`` (an instruction's), in order.
+
+    A tape recorded from its outputs usually has no other instruction before the root's:
+    if every instruction before it is read by one up to it, all of them reach it (follow
+    any one's readers forwards: the chain can only end at the root), and NumPy says so
+    without a loop in Python.  Otherwise a backward pass marks them."""
+    last = root - base
+    read = np.zeros(root + 1, dtype=bool)
+    read[code[:last + 1, 1]] = True
+    read[code[:last + 1, 2]] = True
+    if read[base:root].all():
+        return range(last + 1)
+    reach = bytearray(root + 1)
+    reach[root] = 1
+    live = []
+    for i in range(last, -1, -1):
+        if reach[base + i]:
+            live.append(i)
+            reach[a_[i]] = 1
+            reach[b_[i]] = 1
+    live.reverse()
+    return live
 
 
 def hessian_plan(code, base, n_inputs, root, columns):
@@ -503,17 +557,21 @@ def hessian_plan(code, base, n_inputs, root, columns):
     symmetric recovery, seed and recovery index, for the output at slot ``root``.
 
     Row and column ``k`` are input slot ``columns[k]``; ``root`` may be any slot."""
-    ops, a_, b_, base, columns = _check(code, base, n_inputs, columns)
+    code, a_, b_, base, columns = _check(code, base, n_inputs, columns)
     root = int(root)
-    if not 0 <= root < base + len(ops):
+    if not 0 <= root < base + len(code):
         raise ValueError("the root slot is out of range")
     n = len(columns)
-    rows = hessian_pattern_sets(ops, a_, b_, base, root, columns)
+    rows = _hessian_sets(code, a_, b_, base, root, columns)
     indptr, indices = _csr(rows, n)
+    if len(indices) == n * n:
+        # Dense: each diagonal entry must be alone with its colour in a full row, so every
+        # column needs its own colour; skip the greedy pass (O(n**2) steps in Python).
+        return _plan(indptr, indices, (n, n), list(range(n)))
     natural, largest = _orders(indptr, indices, indptr, n)     # symmetric: CSC == CSR
     adj = _lists(indptr, indices)
     colour = _symmetric(natural, n, adj)
-    if largest != natural:
+    if largest != natural and max(colour, default=-1) >= 3:     # more than 3 colours
         colour = _fewest([colour, _symmetric(largest, n, adj)])
     return _symmetric_plan(indptr, indices, n, colour)
 

@@ -257,7 +257,7 @@ def test_product_has_no_diagonal_and_one_colour(known_second):
     check_plan(plan, symmetric=True)
 
 
-def test_nonlinear_instruction_off_the_path_to_the_root(known_second):
+def test_nonlinear_instruction_off_the_path_to_the_root(known_second, column_regime):
     p = Program(2)
     p("multiply", 0, 1)                         # x0 * x1, unused by the root
     e = p("exp", 0)
@@ -418,8 +418,17 @@ def hd_evaluate(p, names, x, e1, e2):
     return vals
 
 
+@pytest.fixture(params=["few", "many"])
+def column_regime(request, monkeypatch):
+    """The Hessian pass computes every set for few columns and only the needed ones for
+    many (memory): run both ways by moving the threshold."""
+    if request.param == "many":
+        monkeypatch.setattr(_sparsity, "_NEED_ABOVE", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("seed", range(40))
-def test_random_programs_contain_every_nonzero(seed, known_second):
+def test_random_programs_contain_every_nonzero(seed, known_second, column_regime):
     rng = np.random.default_rng(seed)
     n_inputs = int(rng.integers(1, 6))
     p, names = random_program(rng, n_inputs, int(rng.integers(1, 25)))
@@ -626,7 +635,7 @@ ROSENBROCK_OPS = ("add", "subtract", "multiply", "power")
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 60])
-def test_rosenbrock_hessian_pattern(ad, n, known_second):
+def test_rosenbrock_hessian_pattern(ad, n, known_second, column_regime):
     x = np.random.default_rng(n).uniform(-1.0, 1.0, n)
     _, plan = plans(ad.record(rosenbrock, x))
     H = rosenbrock_hessian(x)
@@ -671,7 +680,7 @@ def test_least_squares_jacobian_pattern(ad):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_random_sparse_quadratic(ad, seed, known_second):
+def test_random_sparse_quadratic(ad, seed, known_second, column_regime):
     rng = np.random.default_rng(seed)
     n = 25
     A = np.where(rng.random((n, n)) < 0.08, rng.standard_normal((n, n)), 0.0)
@@ -711,3 +720,37 @@ def test_multi_output_tape_with_constant_and_input_outputs(ad):
     assert dense(plan).tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 1, 0], [0, 0, 1]]
     assert plan.n_colours == 2
     check_plan(plan)
+
+
+def test_dense_hessian(ad, known_second):
+    """(sum x)**2 + sum sin(x): every entry, one colour per column, read off directly."""
+    n = 40
+    tape = ad.record(lambda x: np.sum(x) ** 2 + np.sum(np.sin(x)), np.ones(n))
+    jplan, hplan = plans(tape)
+    assert dense(hplan).all() and hplan.n_colours == n
+    check_plan(hplan, symmetric=True)
+    assert dense(jplan).all() and jplan.n_colours == n
+    check_plan(jplan)
+
+
+def test_wide_rows(known_second):
+    """Rows whose columns are thousands apart (bit sets of many bytes, mostly zero)."""
+    n = 6000
+    p = Program(n)
+    y = p("multiply", 0, n - 1)
+    z = p("sin", p("add", 7, 4099))
+    root = p("add", y, z)
+    plan = p.jacobian([y, z, root, n - 2], list(range(n)))
+    assert plan.indices.tolist() == [0, n - 1, 7, 4099, 0, 7, 4099, n - 1, n - 2]
+    assert plan.indptr.tolist() == [0, 2, 4, 8, 9]
+    assert plan.n_colours == 4
+    hplan = p.hessian(root, list(range(n)))
+    assert hplan.indptr[-1] == 6 and hplan.n_colours <= 2
+    assert hplan.indices[hplan.indptr[0]:hplan.indptr[1]].tolist() == [n - 1]
+    assert hplan.indices[hplan.indptr[7]:hplan.indptr[8]].tolist() == [7, 4099]
+    assert hplan.indices[hplan.indptr[4099]:hplan.indptr[4100]].tolist() == [7, 4099]
+    M = np.zeros((n, n))
+    M[0, n - 1] = M[n - 1, 0] = 1.5
+    M[7, 7], M[7, 4099], M[4099, 7], M[4099, 4099] = 2.0, -3.0, -3.0, 4.0
+    data = (M @ hplan.seed).ravel()[hplan.take]
+    assert data.tolist() == [1.5, 2.0, -3.0, -3.0, 4.0, 1.5]
