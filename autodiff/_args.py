@@ -158,7 +158,7 @@ def tape_outputs(engine: Dict[str, Any], out: Any) -> Tuple[List[Any], Optional[
         items = [item(x, f"item {k} of the {type(out).__name__} it returned")
                  for k, x in enumerate(out)]
         return items, (len(items),)
-    return [scalar_output(engine, out)], None
+    return [item(out, "what it returned")], None
 
 
 def _flat_like(value: Any, shape: Optional[Tuple[int, ...]], what: str) -> np.ndarray:

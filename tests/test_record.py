@@ -286,10 +286,9 @@ def test_bad_arguments(ad):
     assert tape.value_and_grad(2.0, np.array([3.0, 4.0])) == (10.0, 3.0)
 
 
-def test_non_scalar_f_is_refused(ad):
-    with pytest.raises(TypeError, match="scalar"):
-        ad.record(lambda x: x * np.ones(2), np.ones(2))
-    with pytest.raises(TypeError, match="scalar"):
+def test_f_returning_neither_numbers_nor_nodes_is_refused(ad):
+    # An array output is a multi-output tape (tests/test_tape_higher.py); a string is not.
+    with pytest.raises(TypeError):
         ad.record(lambda x: "x", 1.0)
 
 
