@@ -62,9 +62,11 @@ cdef inline double _unary_second(int op, double x, double y, double d) noexcept 
         return -x * d * d * d
     elif op == ARCTANH:
         return 2.0 * x * d * d
-    # NEG, RELU, ABS, SIGN, FLOOR, CEIL, TRUNC, RINT, FABS, DEG2RAD, RAD2DEG, CONJUGATE:
-    # linear, piecewise linear or piecewise constant
-    return 0.0
+    elif (op == NEG or op == RELU or op == ABS or op == SIGN or op == FLOOR or op == CEIL
+          or op == TRUNC or op == RINT or op == FABS or op == DEG2RAD or op == RAD2DEG
+          or op == CONJUGATE):
+        return 0.0              # linear, piecewise linear or piecewise constant
+    return libm.NAN             # an opcode without a case here: no silent zero
 
 
 cdef inline double _power_const_second(double x, double c, double y, double d) noexcept nogil:
@@ -115,5 +117,9 @@ cdef inline void _binary_second(int op, double a, double b, double y, double da,
     elif op == LOGADDEXP2:
         w = da * db * LN2
         daa[0] = w; dab[0] = -w; dbb[0] = w
-    # ADD, SUB, MAXIMUM, MINIMUM, FMAX, FMIN, COPYSIGN, FMOD, REMAINDER, FLOOR_DIVIDE,
-    # HEAVISIDE: linear, piecewise linear or piecewise constant: 0, 0, 0
+    elif (op == ADD or op == SUB or op == MAXIMUM or op == MINIMUM or op == FMAX or op == FMIN
+          or op == COPYSIGN or op == FMOD or op == REMAINDER or op == FLOOR_DIVIDE
+          or op == HEAVISIDE):
+        pass                    # linear, piecewise linear or piecewise constant: 0, 0, 0
+    else:                       # an opcode without a case here: no silent zero
+        daa[0] = libm.NAN; dab[0] = libm.NAN; dbb[0] = libm.NAN
