@@ -16,22 +16,28 @@ from autodiff._special cimport _trigamma, _tetragamma, _log_ndtr_second
 
 
 cdef inline double _unary_second(int op, double x, double y, double d) noexcept nogil:
+    cdef double t, c, h
     if op == INV:
         return -2.0 * d * y
     elif op == SIN or op == COS:
         return -y
     elif op == TAN:
         return 2.0 * y * d
-    elif op == ARCSIN or op == ARCCOS:
-        return x * d * d * d
+    elif op == ARCSIN:
+        t = (1.0 - x) * (1.0 + x)
+        return x / (t * libm.sqrt(t))
+    elif op == ARCCOS:
+        t = (1.0 - x) * (1.0 + x)
+        return -x / (t * libm.sqrt(t))
     elif op == ARCTAN:
         return -2.0 * x * d * d
     elif op == SINH or op == COSH or op == EXP:
         return y
     elif op == TANH:
-        return -2.0 * y * d
+        c = libm.cosh(x)
+        return -2.0 * y / (c * c)
     elif op == EXPM1:
-        return d
+        return libm.exp(x)
     elif op == LOG or op == LOG1P:
         return -(d * d)
     elif op == LOG2 or op == LOG10:
@@ -39,7 +45,9 @@ cdef inline double _unary_second(int op, double x, double y, double d) noexcept 
     elif op == SQRT:
         return -0.5 * d / x
     elif op == SIGMOID or op == EXPIT:
-        return d * (1.0 - 2.0 * y)
+        h = 0.5 * x
+        c = libm.cosh(h)
+        return -0.25 * libm.tanh(h) / (c * c)
     elif op == ERF or op == ERFC:
         return -2.0 * x * d
     elif op == GAMMALN:

@@ -51,6 +51,30 @@ def _log(x):
         return -inf if x == 0.0 else nan
 
 
+def _exp(x):
+    """C's exp: inf on overflow, where Python raises."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return inf
+
+
+def _cosh(x):
+    """C's cosh: inf on overflow, where Python raises."""
+    try:
+        return math.cosh(x)
+    except OverflowError:
+        return inf
+
+
+def _sqrt(x):
+    """C's sqrt: nan below 0, where Python raises."""
+    try:
+        return math.sqrt(x)
+    except ValueError:
+        return nan
+
+
 def _odd_integer(b):
     return math.isfinite(b) and abs(math.fmod(b, 2.0)) == 1.0
 
@@ -80,6 +104,32 @@ def _zero(x, y, d):
     return 0.0
 
 
+def _arcsin_second(x, y, d):
+    # x / (1 - x^2)^(3/2), from (1 - x)(1 + x): accurate near +-1, where 1 - x * x (the
+    # first-order rule's) is not
+    t = (1.0 - x) * (1.0 + x)
+    return _div(x, t * _sqrt(t))
+
+
+def _arccos_second(x, y, d):
+    t = (1.0 - x) * (1.0 + x)
+    return _div(-x, t * _sqrt(t))
+
+
+def _tanh_second(x, y, d):
+    # -2 tanh(x) / cosh(x)^2: accurate in the tails, where d = 1 - y * y cancels
+    c = _cosh(x)
+    return -2.0 * y / (c * c)
+
+
+def _sigmoid_second(x, y, d):
+    # sigma'' = -tanh(x/2) / (4 cosh(x/2)^2): accurate in the tails (where d = y (1 - y)
+    # cancels) and near 0 (where 1 - 2y does); sigmoid and expit alike
+    h = 0.5 * x
+    c = _cosh(h)
+    return -0.25 * math.tanh(h) / (c * c)
+
+
 #   function       d2y/dx2 (x, y = f(x), d = f'(x))
 UNARY_SECOND = {
     "negative":    _zero,
@@ -87,27 +137,27 @@ UNARY_SECOND = {
     "sin":         lambda x, y, d: -y,
     "cos":         lambda x, y, d: -y,
     "tan":         lambda x, y, d: 2.0 * y * d,
-    "arcsin":      lambda x, y, d: x * d * d * d,                 # x / (1 - x^2)^(3/2)
-    "arccos":      lambda x, y, d: x * d * d * d,                 # d < 0
+    "arcsin":      _arcsin_second,
+    "arccos":      _arccos_second,
     "arctan":      lambda x, y, d: -2.0 * x * d * d,
     "sinh":        lambda x, y, d: y,
     "cosh":        lambda x, y, d: y,
-    "tanh":        lambda x, y, d: -2.0 * y * d,
+    "tanh":        _tanh_second,
     "exp":         lambda x, y, d: y,
-    "expm1":       lambda x, y, d: d,                             # exp(x)
+    "expm1":       lambda x, y, d: _exp(x),                       # not d = y + 1 (cancels)
     "log":         lambda x, y, d: -(d * d),
     "log1p":       lambda x, y, d: -(d * d),
     "log2":        lambda x, y, d: -_div(d, x),
     "log10":       lambda x, y, d: -_div(d, x),
     "sqrt":        lambda x, y, d: _div(-0.5 * d, x),
-    "sigmoid":     lambda x, y, d: d * (1.0 - 2.0 * y),
+    "sigmoid":     _sigmoid_second,
     "relu":        _zero,
     "absolute":    _zero,
     "erf":         lambda x, y, d: -2.0 * x * d,
     "erfc":        lambda x, y, d: -2.0 * x * d,
     "gammaln":     lambda x, y, d: _special.trigamma(x),
     "digamma":     lambda x, y, d: _special.tetragamma(x),
-    "expit":       lambda x, y, d: d * (1.0 - 2.0 * y),
+    "expit":       _sigmoid_second,
     "logit":       lambda x, y, d: (2.0 * x - 1.0) * d * d,
     "ndtr":        lambda x, y, d: -x * d,
     "log_ndtr":    lambda x, y, d: _special.log_ndtr_second(x, d),

@@ -316,7 +316,8 @@ def test_against_torch_double_backward(rules, name):
     ("cbrt", 0.0, -inf), ("cbrt", -0.0, inf), ("arctanh", 1.0, inf), ("arctanh", -1.0, -inf),
     ("arcsin", 1.0, inf), ("arcsin", -1.0, -inf), ("arccos", 1.0, -inf),
     ("arccosh", 1.0, -inf), ("logit", 0.0, -inf), ("logit", 1.0, inf), ("logit", 0.5, 0.0),
-    ("sigmoid", 0.0, 0.0), ("expit", 0.0, 0.0), ("tanh", 0.0, -0.0), ("erf", 0.0, -0.0),
+    ("sigmoid", 0.0, -0.0), ("expit", 0.0, -0.0), ("sigmoid", 800.0, -0.0),
+    ("tanh", 400.0, -0.0), ("expm1", 710.0, inf), ("tanh", 0.0, -0.0), ("erf", 0.0, -0.0),
     ("digamma", 0.0, -inf), ("digamma", -0.0, inf), ("digamma", -1.0, nan),
     ("digamma", -inf, nan), ("digamma", inf, -0.0), ("digamma", nan, nan),
     ("gammaln", 0.0, inf), ("gammaln", -2.0, inf), ("gammaln", inf, 0.0),
@@ -445,3 +446,20 @@ def test_heaviside_and_float_power_on_object_arrays(ad, ufunc):
     xs = np.array([ad.Var(-1.0), ad.Var(0.0), ad.Var(2.0)], dtype=object)
     out = ufunc(xs, 0.5)
     assert [float(np.float64(ufunc(v.value, 0.5))) for v in xs] == [v.value for v in out]
+
+
+@pytest.mark.parametrize("name,x", [
+    ("tanh", 15.0), ("tanh", -25.0), ("tanh", 1e-9), ("sigmoid", 30.0), ("sigmoid", -30.0),
+    ("sigmoid", 1e-12), ("expit", 45.0), ("expit", -1e-9), ("expm1", -30.0), ("expm1", -50.0),
+    ("arcsin", 0.9999999999), ("arccos", -0.9999999999), ("arcsin", 1e-8),
+])
+def test_accurate_where_the_first_derivative_cancels(rules, name, x):
+    """tanh' = 1 - y^2, sigmoid' = y (1 - y), expm1' = y + 1 and arcsin' from 1 - x^2 lose
+    relative accuracy in the tails; the second derivatives do not inherit that."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workprec(200):
+        f = {"tanh": mpmath.tanh, "sigmoid": lambda t: 1 / (1 + mpmath.exp(-t)),
+             "expit": lambda t: 1 / (1 + mpmath.exp(-t)), "expm1": mpmath.expm1,
+             "arcsin": mpmath.asin, "arccos": mpmath.acos}[name]
+        want = float(mpmath.diff(f, mpmath.mpf(x), 2))
+    assert rules.unary(name, x)[2] == pytest.approx(want, rel=1e-13), (name, x)
