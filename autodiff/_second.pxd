@@ -9,7 +9,8 @@
 #
 # Each case is the same IEEE operations in the same order as its entry in _second.py (the
 # specification; its docstring has the conventions at kinks, jumps and poles).  A partial
-# that the table's `second` column declares zero is 0.0 whatever the operands.
+# that the table's `second` column declares zero is 0.0 whatever the operands; an opcode
+# without a case here gives nan (never a silent zero).
 from libc cimport math as libm
 from autodiff._rules cimport *
 from autodiff._special cimport _trigamma, _tetragamma, _log_ndtr_second

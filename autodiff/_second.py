@@ -22,7 +22,14 @@ Conventions (the table's ``notes`` say them per row):
   are 0 too; a ** 0, a ** 1: d2/da2 = 0 everywhere, a ** 2: 2 everywhere;
 - xlogy, xlog1py where a == 0 (b not nan), where d/db is taken as 0: d2/db2 = 0;
 - everywhere else (poles, domain edges, overflow): what IEEE arithmetic of the formula
-  gives, e.g. log'' = -inf at 0, sqrt'' = -inf at 0, arctanh'' = +-inf at +-1.
+  gives, e.g. log'' = -inf at 0, sqrt'' = -inf at 0, arctanh'' = +-inf at +-1,
+  polygamma(2) (digamma'') -inf at +0, +inf at -0 and nan at -1, -2, ...
+
+Accuracy: a rule reuses y and d where they are accurate (exp'' = y, log'' = -d^2); where
+the first-order d cancels (tanh' = 1 - y^2, sigmoid' = y (1 - y), expm1' = y + 1 in the
+tails, arcsin' from 1 - x^2 near +-1) the second derivative is computed from a form that
+does not (tests/test_second_order.py checks those tails against mpmath).  digamma'' is
+``_special.tetragamma``, log_ndtr'' is ``_special.log_ndtr_second`` (a series below -20).
 """
 import math
 
