@@ -77,6 +77,8 @@ LIBRARIES = [] if sys.platform == "win32" else ["m"]
 extensions = [
     Extension("autodiff._engine", ["autodiff/_engine.pyx"], libraries=LIBRARIES),
     Extension("autodiff._replay", ["autodiff/_replay.pyx"], libraries=LIBRARIES),
+    # Test support: the C rules by name, for tests/test_second_order.py.
+    Extension("autodiff._rulecheck", ["autodiff/_rulecheck.pyx"], libraries=LIBRARIES),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,

@@ -192,6 +192,9 @@ cdef class Remainder(Ops):
 cdef class FloorDivide(Ops):
     """FloorDivide(a, b): the node ``floor_divide(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
 
+cdef class Heaviside(Ops):
+    """Heaviside(a, b): the node ``heaviside(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+
 
 # The module functions, NumPy's names: a node of nodes, a float of numbers.  Plain C
 # functions (binding=False), called with METH_O / METH_FASTCALL and no argument parsing.
@@ -510,6 +513,11 @@ def floor_divide(a, b):
     """floor_divide(a, b): a FloorDivide node if a or b is a node, or a float of numbers."""
     return _binary(FLOOR_DIVIDE, a, b)
 
+@cython.binding(False)
+def heaviside(a, b):
+    """heaviside(a, b): a Heaviside node if a or b is a node, or a float of numbers."""
+    return _binary(HEAVISIDE, a, b)
+
 
 PRIMITIVES = {
     "negative": Neg,
@@ -575,11 +583,12 @@ PRIMITIVES = {
     "fmod": Fmod,
     "remainder": Remainder,
     "floor_divide": FloorDivide,
+    "heaviside": Heaviside,
 }
 
 # By UnaryOp and BinaryOp.
 cdef tuple _UNARY_CLASSES = (Neg, Inv, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Sigmoid, Relu, Abs, Erf, Erfc, Gammaln, Digamma, Expit, Logit, Ndtr, LogNdtr, Sign, Floor, Ceil, Trunc, Rint, Fabs, Square, Cbrt, Exp2, Arcsinh, Arccosh, Arctanh, Deg2rad, Rad2deg, Conjugate,)
-cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div, Xlogy, Xlog1py, Hypot, Logaddexp, Logaddexp2, Fmax, Fmin, Copysign, Fmod, Remainder, FloorDivide,)
+cdef tuple _BINARY_CLASSES = (Add, Mul, Pow, Maximum, Minimum, Arctan2, Sub, Div, Xlogy, Xlog1py, Hypot, Logaddexp, Logaddexp2, Fmax, Fmin, Copysign, Fmod, Remainder, FloorDivide, Heaviside,)
 
 # Other NumPy ufunc names of a primitive.
-_UFUNC_ALIASES = {"lgamma": "gammaln", "psi": "digamma", "radians": "deg2rad", "degrees": "rad2deg", "true_divide": "divide"}
+_UFUNC_ALIASES = {"lgamma": "gammaln", "psi": "digamma", "radians": "deg2rad", "degrees": "rad2deg", "float_power": "power", "true_divide": "divide"}

@@ -67,7 +67,8 @@ cdef enum BinaryOp:
     FMOD = 16
     REMAINDER = 17
     FLOOR_DIVIDE = 18
+    HEAVISIDE = 19
 
 cdef enum:
     N_UNARY = 44
-    N_BINARY = 19
+    N_BINARY = 20

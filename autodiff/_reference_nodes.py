@@ -73,6 +73,7 @@ __all__ = [
     "Fmod", "fmod",
     "Remainder", "remainder",
     "FloorDivide", "floor_divide",
+    "Heaviside", "heaviside",
 ]
 
 
@@ -643,6 +644,15 @@ class FloorDivide(Ops):
         return _binary_new(cls, "floor_divide", a, b)
 
 
+class Heaviside(Ops):
+    """Heaviside(a, b): the node ``heaviside(a, b)``; a and b are nodes or numbers (a number is a constant: no edge)."""
+    __slots__ = ("_number",)
+    __module__ = "autodiff.reference"
+
+    def __new__(cls, a, b):
+        return _binary_new(cls, "heaviside", a, b)
+
+
 def negative(x):
     """negative(x): a Neg node of a node, or a float of a number."""
     return _function1(Neg, x)
@@ -958,6 +968,11 @@ def floor_divide(a, b):
     return _function2(FloorDivide, a, b)
 
 
+def heaviside(a, b):
+    """heaviside(a, b): a Heaviside node if a or b is a node, or a float of numbers."""
+    return _function2(Heaviside, a, b)
+
+
 PRIMITIVES = {
     "negative": Neg,
     "reciprocal": Inv,
@@ -1022,6 +1037,7 @@ PRIMITIVES = {
     "fmod": Fmod,
     "remainder": Remainder,
     "floor_divide": FloorDivide,
+    "heaviside": Heaviside,
 }
 
 
@@ -1340,6 +1356,11 @@ def _method_floor_divide(self, other):
     return floor_divide(self, other)
 
 
+def _method_heaviside(self, other):
+    """x.heaviside(y) is heaviside(x, y); NumPy calls it on object arrays."""
+    return heaviside(self, other)
+
+
 def _method_radians(self):
     """x.radians() is deg2rad(x); NumPy calls it on object arrays."""
     return deg2rad(self)
@@ -1414,6 +1435,7 @@ _OPS_METHODS = {
     "fmod": _method_fmod,
     "remainder": _method_remainder,
     "floor_divide": _method_floor_divide,
+    "heaviside": _method_heaviside,
     "radians": _method_radians,
     "degrees": _method_degrees,
 }

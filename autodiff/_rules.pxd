@@ -1,7 +1,8 @@
 # The primitives of the compiled engine: value and local-derivative rules, in C.
 #
 # The same table as the reference engine's UNARY and BINARY (autodiff/reference.py), in
-# the same order and with the same expressions, so that both engines round alike.  Shared
+# the same order and with the same expressions, so that both engines round alike.  The
+# second derivatives are in _second.pxd.  Shared
 # by the graph engine (_engine.pyx) and the replay of recorded tapes.
 
 from libc cimport math as libm
@@ -300,6 +301,14 @@ cdef inline double _binary_rule(int op, double a, double b, double* da, double* 
     elif op == REMAINDER:
         r = _divmod(a, b, &y)
         da[0] = 1.0;  db[0] = -r                          # minus the floor quotient
-    else:  # FLOOR_DIVIDE
+    elif op == FLOOR_DIVIDE:
         y = _divmod(a, b, &r);  da[0] = 0.0;  db[0] = 0.0
+    else:  # HEAVISIDE: NumPy's npy_heaviside; d/da 0 (at the jump too), d/db 1 at a == 0
+        if a != a:
+            y = NAN
+        elif a == 0.0:
+            y = b
+        else:
+            y = 0.0 if a < 0.0 else 1.0
+        da[0] = 0.0;  db[0] = 1.0 if a == 0.0 else 0.0
     return y

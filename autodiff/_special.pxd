@@ -42,8 +42,18 @@ cdef extern from *:
     const double AD_TRIGAMMA_ASYMPTOTIC[9]
 
 cdef extern from *:
+    """
+    static const double AD_TETRAGAMMA_ASYMPTOTIC[9] = {
+        0.5, -0.16666666666666666, 0.16666666666666666, -0.3, 0.8333333333333334,
+        -3.2904761904761903, 17.5, -120.56666666666666, 1044.452380952381
+    };
+    """
+    const double AD_TETRAGAMMA_ASYMPTOTIC[9]
+
+cdef extern from *:
     const double PI "3.141592653589793"
     const double PI_SQUARED "9.869604401089358"
+    const double TWO_PI_CUBED "62.01255336059964"
     const double SQRT1_2 "0.7071067811865476"
     const double TWO_OVER_SQRT_PI "1.1283791670955126"
     const double INV_SQRT_2PI "0.3989422804014327"
@@ -119,6 +129,34 @@ cdef inline double _trigamma(double x) noexcept nogil:
     return PI_SQUARED / (s * s) - _trigamma_positive(1.0 - x)
 
 
+cdef inline double _tetragamma_positive(double x) noexcept nogil:
+    cdef double acc = 0.0, xxx, w, z
+    while x < 10.0:
+        xxx = x * x * x
+        acc = acc + 2.0 / xxx
+        x = x + 1.0
+    w = 1.0 / x
+    z = w * w
+    return -(acc + ((z + w * z) + z * z * _horner(AD_TETRAGAMMA_ASYMPTOTIC, 9, z)))
+
+
+cdef inline double _tetragamma(double x) noexcept nogil:
+    cdef double r, s, c, sss
+    if x != x:
+        return NAN
+    if x > 0.0:
+        return _tetragamma_positive(x)
+    if x == 0.0:
+        return libm.copysign(INFINITY, -x)
+    if x == -INFINITY or x == libm.floor(x):
+        return NAN
+    r = _reduce(x)
+    s = libm.sin(PI * r)
+    c = libm.sin(PI * (0.5 - libm.fabs(r)))
+    sss = s * s * s
+    return _tetragamma_positive(1.0 - x) - TWO_PI_CUBED * c / sss
+
+
 cdef inline double _ndtr(double a) noexcept nogil:
     cdef double x = a * SQRT1_2, z, y
     z = libm.fabs(x)
@@ -151,6 +189,21 @@ cdef inline double _log_ndtr(double x) noexcept nogil:
     if x < -1.0:
         return libm.log(0.5 * libm.erfc(-t))
     return libm.log1p(-0.5 * libm.erfc(t))
+
+
+cdef inline double _log_ndtr_second(double x, double d) noexcept nogil:
+    cdef double z, total, term, odd, last, s
+    if x < -20.0:
+        z = 1.0 / (x * x)
+        total = -1.0; term = -1.0; odd = 1.0; last = 0.0
+        while libm.fabs(last - total) > DBL_EPSILON_:
+            last = total
+            odd = odd + 2.0
+            term = term * (-odd * z)
+            total = total + term
+        s = 1.0 + z * total
+        return total / (s * s)
+    return -d * (x + d)
 
 
 cdef inline double _log_ndtr_derivative(double x) noexcept nogil:

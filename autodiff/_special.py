@@ -27,8 +27,16 @@ library's ``lgamma`` through ``ctypes`` (the same function the compiled engine l
 - ``trigamma(x)``: for x >= 10 the asymptotic series (9 terms), below it the recurrence
   trigamma(x) = trigamma(x + 1) + 1/x^2, and for x < 0 the reflection
   pi^2 / sin^2(pi x) - trigamma(1 - x).
+- ``tetragamma(x)`` = polygamma(2, x), the second derivative of digamma: for x >= 10 the
+  asymptotic series -1/x^2 - 1/x^3 - sum_k (2k + 1) B_2k / x^(2k+2) (9 terms), below it the
+  recurrence tetragamma(x) = tetragamma(x + 1) - 2/x^3, and for x < 0 the reflection
+  tetragamma(1 - x) - 2 pi^3 cos(pi x) / sin^3(pi x) (pi x reduced exactly, as above).
+  Measured against ``scipy.special.polygamma(2, x)`` by ``python -m autodiff._special``
+  (figures in the ``digamma`` row of the primitive table).
 
-Conventions at poles: digamma(+0) = -inf, digamma(-0) = +inf (the side the zero's sign
+Conventions at poles: tetragamma(+0) = -inf, tetragamma(-0) = +inf, nan at -1, -2, ... (the
+two sides go to -inf and +inf, as for digamma), tetragamma(inf) = -0.0, tetragamma(-inf) = nan.
+digamma(+0) = -inf, digamma(-0) = +inf (the side the zero's sign
 picks, as C's lgamma and tgamma do), digamma(-n) = nan for integers n >= 1 (the two sides
 go to +inf and -inf), digamma(inf) = inf, digamma(-inf) = nan; trigamma is +inf at every
 non-positive integer (both sides go to +inf), trigamma(inf) = 0, trigamma(-inf) = nan.
@@ -42,6 +50,7 @@ inf, nan = math.inf, math.nan
 
 PI = 3.141592653589793
 PI_SQUARED = 9.869604401089358
+TWO_PI_CUBED = 62.01255336059964       # 2 pi^3
 SQRT1_2 = 0.7071067811865476            # 1 / sqrt(2)
 TWO_OVER_SQRT_PI = 1.1283791670955126   # 2 / sqrt(pi): erf'(0)
 INV_SQRT_2PI = 0.3989422804014327       # 1 / sqrt(2 pi): the normal density at 0
@@ -110,6 +119,11 @@ TRIGAMMA_ASYMPTOTIC = (
     0.16666666666666666, -0.03333333333333333, 0.023809523809523808, -0.03333333333333333,
     0.07575757575757576, -0.2531135531135531, 1.1666666666666667, -7.092156862745098,
     54.971177944862156,
+)
+# (2k + 1) B_2k, k = 1..9: tetragamma(x) ~ -1/x^2 - 1/x^3 - sum_k (2k + 1) B_2k / x^(2k+2).
+TETRAGAMMA_ASYMPTOTIC = (
+    0.5, -0.16666666666666666, 0.16666666666666666, -0.3, 0.8333333333333334,
+    -3.2904761904761903, 17.5, -120.56666666666666, 1044.452380952381,
 )
 
 
@@ -182,6 +196,37 @@ def trigamma(x):
     ss = s * s                          # 0.0 for |x| < 1e-162: then inf, as in C
     return (PI_SQUARED / ss if ss != 0.0 else inf) - _trigamma_positive(1.0 - x)
 
+
+def _tetragamma_positive(x):
+    """tetragamma(x) for x > 0 (x = inf gives -0.0)."""
+    acc = 0.0
+    while x < 10.0:
+        xxx = x * x * x
+        acc = acc + (2.0 / xxx if xxx != 0.0 else inf)  # C: 2 / 0 = inf
+        x = x + 1.0
+    w = 1.0 / x
+    z = w * w
+    return -(acc + ((z + w * z) + z * z * _horner(TETRAGAMMA_ASYMPTOTIC, z)))
+
+
+def tetragamma(x):
+    """polygamma(2, x), d/dx trigamma(x) (conventions: module docstring)."""
+    if x != x:
+        return nan
+    if x > 0.0:
+        return _tetragamma_positive(x)
+    if x == 0.0:
+        return math.copysign(inf, -x)
+    if x == -inf or x == math.floor(x):
+        return nan
+    r = _reduce(x)
+    s = math.sin(PI * r)
+    c = math.sin(PI * (0.5 - abs(r)))   # cos(pi r) > 0, accurate near |r| = 1/2 too
+    sss = s * s * s
+    # c / sss: sss is 0.0 or -0.0 only for |x| < 1e-108 (then +-inf, as in C)
+    return _tetragamma_positive(1.0 - x) - (TWO_PI_CUBED * c / sss if sss != 0.0
+                                            else math.copysign(inf, sss))
+
 # --------------------------------------------------------------------------------------
 # The normal distribution function and its logarithm
 # --------------------------------------------------------------------------------------
@@ -233,6 +278,26 @@ def log_ndtr_derivative(x):
     return normal_density(x) / ndtr(x)
 
 
+def log_ndtr_second(x, d):
+    """The second derivative of log_ndtr at x, given its first derivative d there.
+
+    -d (x + d) for x >= -20.  Below -20, where x + d cancels (d ~ -x), from the series:
+    with d = -x / S and S = 1 + U / x^2, U = -1 + 3/x^2 - 15/x^4 + ..., the second
+    derivative is x^2 (S - 1) / S^2 = U / S^2 (-1 at -inf), summed until U stops changing.
+    """
+    if x < -20.0:
+        z = 1.0 / (x * x)
+        total, term, odd, last = -1.0, -1.0, 1.0, 0.0
+        while abs(last - total) > DBL_EPSILON:
+            last = total
+            odd = odd + 2.0
+            term = term * (-odd * z)
+            total = total + term
+        s = 1.0 + z * total
+        return total / (s * s)
+    return -d * (x + d)
+
+
 def _ulp_report():                                                  # pragma: no cover
     """Print the error of digamma and trigamma against SciPy, in ulp of SciPy's value."""
     import numpy as np
@@ -256,9 +321,12 @@ def _ulp_report():                                                  # pragma: no
                 continue
             d = ulps([digamma(float(v)) for v in x], sc.digamma(x))
             t = ulps([trigamma(float(v)) for v in x], sc.polygamma(1, x))
+            g = ulps([tetragamma(float(v)) for v in x], sc.polygamma(2, x))
             print(f"{name:24s} {side}: digamma max {d.max():.3g} ulp (99.9% <= "
                   f"{np.quantile(d, 0.999):.3g}, median {np.median(d):.3g}); "
-                  f"trigamma max {t.max():.3g} ulp (99.9% <= {np.quantile(t, 0.999):.3g})")
+                  f"trigamma max {t.max():.3g} ulp (99.9% <= {np.quantile(t, 0.999):.3g}); "
+                  f"tetragamma max {g.max():.3g} ulp (99.9% <= {np.quantile(g, 0.999):.3g}, "
+                  f"median {np.median(g):.3g})")
 
 
 if __name__ == "__main__":                                          # pragma: no cover

@@ -372,6 +372,13 @@ def _remainder_rule(a, b):
     return y, 1.0, -q                           # minus the floor quotient
 
 
+def _heaviside_rule(a, b):
+    """NumPy's heaviside: nan for a nan, b at a == 0, else 0 or 1; d/da 0 (at the jump too),
+    d/db 1 where a == 0, else 0."""
+    y = nan if a != a else (b if a == 0.0 else (0.0 if a < 0.0 else 1.0))
+    return y, 0.0, (1.0 if a == 0.0 else 0.0)
+
+
 #   function     (a, b) -> (value, d y / d a, d y / d b)
 BINARY_RULES = {
     "add":       lambda a, b: (a + b, 1.0, 1.0),
@@ -395,6 +402,7 @@ BINARY_RULES = {
     "fmod":      _fmod_rule,
     "remainder": _remainder_rule,
     "floor_divide": lambda a, b: (_divmod(a, b)[0], 0.0, 0.0),
+    "heaviside": _heaviside_rule,
 }
 
 # --------------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ DOMAINS = {
                       "remainder"),
     "floor_divide": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)],
                          _np(np.floor_divide), "floor_divide"),
+    # d/da is 0 at the jump too (a convention: off these points the step is flat)
+    "heaviside": Case([(-1.5, 0.5), (2.0, 0.3), (0.7, -4.0)], _np(np.heaviside), None),
     # Special functions (tests/test_special_functions.py has their edges and poles): Python's
     # math (lgamma is CPython's own algorithm, not libm's), the definitions, and the closed
     # form of digamma at half-integers.
