@@ -149,7 +149,7 @@ def test_setup_py_chooses_the_float_flags_by_compiler(compiler_type, wanted, unw
     command.extensions = extensions
     command.compiler = type("Compiler", (), {"compiler_type": compiler_type})()
     command.build_extensions()
-    assert {e.name for e in extensions} == {"autodiff._engine", "autodiff._replay"}
+    assert {e.name for e in extensions} == {"autodiff._engine", "autodiff._replay", "autodiff._rulecheck"}
     for ext in extensions:
         for flag in wanted:
             assert flag in ext.extra_compile_args, (ext.name, ext.extra_compile_args)

@@ -89,8 +89,9 @@ DOMAINS = {
     "fmod": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)], _np(np.fmod), "fmod"),
     "remainder": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)], _np(np.remainder),
                       "remainder"),
+    # torch has no derivative for floor_divide (its backward raises): no torch oracle.
     "floor_divide": Case([(5.3, 2.0), (-5.3, 2.0), (5.3, -2.0), (1.0, 0.3)],
-                         _np(np.floor_divide), "floor_divide"),
+                         _np(np.floor_divide), None),
     # d/da is 0 at the jump too (a convention: off these points the step is flat)
     "heaviside": Case([(-1.5, 0.5), (2.0, 0.3), (0.7, -4.0)], _np(np.heaviside), None),
     # Special functions (tests/test_special_functions.py has their edges and poles): Python's
@@ -338,7 +339,14 @@ def test_against_pytorch(ad):
             out.backward()
             assert node.value == pytest.approx(out.item(), rel=1e-13), (name, point)
             assert ad.gradients(node, leaves) == pytest.approx(
-                [t.grad.item() for t in tensors], rel=1e-13), (name, point)
+                [t.grad.item() for t in tensors], rel=TORCH_GRAD_RTOL.get(name, 1e-13)), \
+                (name, point)
+
+
+# torch's own error, not ours: its trigamma (the derivative of digamma) is 3e-10 off at 0.5,
+# where ours is pi**2 / 2 to the last bit, as SciPy's polygamma(1, 0.5) is
+# (tests/test_special_functions.py checks ours against SciPy to a few ulp).
+TORCH_GRAD_RTOL = {"digamma": 1e-9}
 
 
 # ----------------------------------------------------------------------------------------
