@@ -261,16 +261,17 @@ def check_state(state, names):
     single = state["single"]
     if not isinstance(single, bool) or (single and len(argnums) != 1):
         _refuse(f"single must be a bool, True only for one argnum, got {single!r}")
-    constants = _buffer(state["constants"], "<f8", "constants").astype(np.float64)
-    base = n_inputs + len(constants)
+    constants = _buffer(state["constants"], "<f8", "constants")
     code = _buffer(state["code"], "<i4", "code")
     if len(code) % 3:
         _refuse(f"code must hold (op, a, b) triples, got {len(code)} ints")
-    code = code.astype(np.int32).reshape(-1, 3)
-    n_ops = len(code)
+    base = n_inputs + len(constants)
+    n_ops = len(code) // 3
     n_slots = base + n_ops
-    if n_slots >= _MAX_SLOTS:
+    if n_slots >= _MAX_SLOTS:                   # counted before anything is copied
         _refuse(f"{n_slots} slots is more than a tape can hold")
+    constants = constants.astype(np.float64)
+    code = code.astype(np.int32).reshape(-1, 3)
     if n_ops:
         op, a, b = code[:, 0], code[:, 1], code[:, 2]
         n_unary = _n_unary(names)
