@@ -90,8 +90,9 @@ def check_workers(workers):
 def batch_inputs(name, shapes, sizes, axes, args):
     """(N, arrays): every argument checked and converted, before any replay.
 
-    A batched argument (axis 0) becomes a new C-contiguous float64 array of shape
-    ``(N, size)``, a shared one (None) of shape ``(size,)``.  Raises TypeError for a wrong
+    A batched argument (axis 0) becomes a C-contiguous float64 array of shape ``(N, size)``
+    (the argument itself, viewed, if it is one already), a shared one (None) a new array of
+    shape ``(size,)``.  Raises TypeError for a wrong
     number of arguments or data that are not real numbers, ValueError for a wrong shape or
     batched arguments with different numbers of points.
     """
@@ -133,8 +134,9 @@ def batch_inputs(name, shapes, sizes, axes, args):
             raise ValueError(f"the batched arguments of the tape of {name} hold different "
                              f"numbers of points: argument {first} has {n}, argument {k} "
                              f"has {a.shape[0]}")
-        # A new array owned by the call (copy=True): nothing else can write into it.
-        arrays.append(np.array(a, dtype=np.float64, order="C", copy=True).reshape(n, size))
+        # Float64 and C-contiguous, copied only if it is not already: the call holds a
+        # reference (the array cannot be resized or freed while the replay reads it).
+        arrays.append(np.ascontiguousarray(a, dtype=np.float64).reshape(n, size))
     if n is None:
         n = 0           # a tape of no arguments: vmap refuses it (no axis of points)
     return n, arrays
