@@ -22,7 +22,11 @@
 # (autodiff/_batch_reference.py's batch_inputs, the same checks as the reference engine's).
 # A _BatchCall owns them all, and the C pointers into them; every thread holds a reference
 # to it, so the buffers outlive every thread that writes or reads them, even if the caller
-# is interrupted while it waits.  No Python code runs in the C loops.
+# is interrupted while it waits.  No Python code runs in the C loops.  An argument that is
+# already a float64 C-contiguous array is read in place, not copied (a copy would cost more
+# than the sweep): the call's reference makes NumPy refuse to resize or free it, as for
+# any NumPy operation that releases the GIL; only ndarray.resize(refcheck=False), which
+# NumPy documents as unsafe for exactly this reason, could pull it away.
 
 import threading
 
@@ -134,6 +138,7 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
     cdef double* da
     cdef double* db
     cdef double* row
+    cdef double* dst
     cdef const double* src
     cdef double v
     if first >= last:
@@ -168,13 +173,23 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
                 src = job.inputs[k] + start * s
                 for e in range(s):
                     row = vals + (off + e) * B
-                    for j in range(bn):
-                        row[j] = src[j * s + e]
+                    if s == 1:          # a number per point: a contiguous copy
+                        for j in range(bn):
+                            row[j] = src[j]
+                    else:
+                        for j in range(bn):
+                            row[j] = src[j * s + e]
         _forward_block(job.code, n_ops, vals, da, db, job.base, B, bn)
-        for o in range(job.n_out):
+        s = job.n_out
+        for o in range(s):
             row = vals + job.outs[o] * B
-            for j in range(bn):
-                job.values[(start + j) * job.n_out + o] = row[j]
+            dst = job.values + start * s + o
+            if s == 1:
+                for j in range(bn):
+                    dst[j] = row[j]
+            else:
+                for j in range(bn):
+                    dst[j * s] = row[j]
         if job.backward:
             _backward_block(job.code, n_ops, adj, da, db, n_slots, job.base, job.root, B, bn)
             for g in range(job.n_grads):
@@ -183,8 +198,13 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
                 off = job.offset[k]
                 for e in range(s):
                     row = adj + (off + e) * B
-                    for j in range(bn):
-                        job.grads[g][(start + j) * s + e] = row[j]
+                    dst = job.grads[g] + start * s + e
+                    if s == 1:
+                        for j in range(bn):
+                            dst[j] = row[j]
+                    else:
+                        for j in range(bn):
+                            dst[j * s] = row[j]
     free(ws)
     return 0
 

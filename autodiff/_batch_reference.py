@@ -32,10 +32,6 @@ from autodiff._version import __version__
 
 FORMAT = 1                  # the pickle format of tapes; bump it when the state changes
 
-_NO_PICKLE = ("a Tape cannot be pickled or copied yet: it holds compiled instructions "
-              "tied to this process; call record(f, *example_args) again in the other "
-              "process (or wherever you need another tape)")
-
 _MAX_SLOTS = 0x3fffffff     # as record's limit: slots fit in a C int
 
 
