@@ -197,13 +197,13 @@ def _refuse(why):
 
 
 def _int(value, what, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < high:
+    if type(value) is not int or not low <= value < high:
         _refuse(f"{what} must be an int in [{low}, {high}), got {value!r}")
     return value
 
 
 def _shape(value, what):
-    if not isinstance(value, tuple) or len(value) > 64:
+    if type(value) is not tuple or len(value) > 64:
         _refuse(f"{what} must be a tuple of ints, got {value!r}")
     for d in value:
         _int(d, f"{what}'s dimension", 0, _MAX_SLOTS)
@@ -217,7 +217,7 @@ def check_state(state, names):
     out_shape, root)`` with constants a float64 array, code an (n_ops, 3) int32 array in
     wire opcodes (see the module docstring) and outs an int64 array: all new arrays.
     """
-    if not isinstance(state, dict):
+    if type(state) is not dict:
         _refuse(f"its state must be a dict, got {type(state).__name__}")
     version = state.get("format")
     made_by = state.get("autodiff", "?")
@@ -234,10 +234,10 @@ def check_state(state, names):
     if set(state) != set(_FIELDS):
         _refuse(f"its state must have the fields {sorted(_FIELDS)}, got {sorted(state)}")
     name = state["name"]
-    if not isinstance(name, str):
+    if type(name) is not str:
         _refuse(f"name must be a str, got {type(name).__name__}")
     shapes = state["shapes"]
-    if not isinstance(shapes, tuple) or len(shapes) > _MAX_SLOTS:
+    if type(shapes) is not tuple or len(shapes) > _MAX_SLOTS:
         _refuse(f"shapes must be a tuple, got {type(shapes).__name__}")
     sizes = []
     for k, s in enumerate(shapes):
@@ -252,12 +252,12 @@ def check_state(state, names):
     if sum(sizes) != n_inputs:
         _refuse(f"the arguments' shapes hold {sum(sizes)} elements, n_inputs says {n_inputs}")
     argnums = state["argnums"]
-    if not isinstance(argnums, tuple):
+    if type(argnums) is not tuple:
         _refuse(f"argnums must be a tuple, got {type(argnums).__name__}")
     for i in argnums:
         _int(i, "an argnum", 0, len(shapes))
     single = state["single"]
-    if not isinstance(single, bool) or (single and len(argnums) != 1):
+    if type(single) is not bool or (single and len(argnums) != 1):
         _refuse(f"single must be a bool, True only for one argnum, got {single!r}")
     constants = _buffer(state["constants"], "<f8", "constants")
     code = _buffer(state["code"], "<i4", "code")
@@ -293,7 +293,7 @@ def check_state(state, names):
 
 
 def _buffer(value, dtype, what):
-    if not isinstance(value, bytes):
+    if type(value) is not bytes:
         _refuse(f"{what} must be bytes, got {type(value).__name__}")
     width = np.dtype(dtype).itemsize
     if len(value) % width:
