@@ -33,6 +33,8 @@ import threading
 cdef enum:
     MAX_BLOCK = 64                  # points per block
     BLOCK_BUDGET = 4 * 1024 * 1024  # bytes: a larger workspace halves the block
+    THREAD_WORK = 1 << 18           # point-instructions (~1 ms) a thread must get to be
+                                    # worth starting: a small batch runs on fewer threads
 
 
 cdef struct BatchJob:
@@ -317,7 +319,8 @@ cdef _BatchCall _prepare(Tape t, Py_ssize_t n, list arrays, tuple axes, bint bac
 cdef object _dispatch(_BatchCall call, Py_ssize_t workers):
     """Run every block: ranges of blocks on workers - 1 threads and on this one."""
     cdef Py_ssize_t n_blocks = (call.job.n_points + call.job.block - 1) // call.job.block
-    cdef Py_ssize_t k, count = min(workers, n_blocks)
+    cdef Py_ssize_t work = call.job.n_points * max(call.job.n_ops, 1)
+    cdef Py_ssize_t k, count = min(workers, n_blocks, max(1, work // THREAD_WORK))
     if count <= 0:
         return
     bounds = [n_blocks * k // count for k in range(count + 1)]

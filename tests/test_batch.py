@@ -325,3 +325,34 @@ def test_errors_are_the_same_type_in_both_engines(compiled, reference):
             except Exception as e:
                 kinds.append(type(e))
         assert kinds[0] is kinds[1] is not None, (args, workers, kinds)
+
+
+def test_large_batches_split_across_threads_give_the_same_bits(ad, monkeypatch):
+    """Enough work for several threads (small batches run on fewer threads than asked)."""
+    started = []
+    start = threading.Thread.start
+
+    def counting_start(thread):
+        started.append(thread.name)
+        return start(thread)
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    def f(x, y):
+        for k in range(60):
+            x = ad.sin(x) * y + x / (1.5 + k) - y * 0.25
+        return x
+    tape = ad.record(f, 0.3, 0.7, argnums=(0, 1))
+    assert tape.n_ops >= 300
+    n = 3001                    # 3001 * 360 point-instructions: work enough for 4 threads
+    x, y = points(n, 25), points(n, 26)
+    view = tape.vmap()
+    want_v, (want_x, want_y) = view.value_and_grad(x, y)
+    for workers in (2, 3, 8):
+        v, (gx, gy) = view.value_and_grad(x, y, workers=workers)
+        for got, want in ((v, want_v), (gx, want_x), (gy, want_y)):
+            assert np.array_equal(got.view(np.int64), want.view(np.int64))
+        assert np.array_equal(view(x, y, workers=workers).view(np.int64), want_v.view(np.int64))
+    for i in list(range(0, n, 97)) + [n - 1]:
+        assert (want_v[i], (want_x[i], want_y[i])) == tape.value_and_grad(x[i], y[i])
+    if ad.ENGINE == "compiled":     # split: 1, 2 and 3 (not 7) extra threads, twice each
+        assert tape.n_ops == 360
+        assert started.count("autodiff-vmap") == 12, started
