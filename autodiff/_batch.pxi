@@ -13,9 +13,9 @@
 #   rules of _rules.pxd), point by point in the same order, so the same bits: the inner
 #   loops call the rule with a constant opcode (ADD, MUL, SUB, DIV), which the compiler
 #   folds to that rule's row, or with the instruction's opcode;
-# - workers=k splits the blocks into k contiguous ranges, one per thread (threading.Thread
-#   running a nogil C function, and the calling thread itself), each with a workspace of
-#   its own.
+# - workers=k splits the blocks into up to k contiguous ranges (fewer if a thread would get
+#   less than THREAD_WORK point-instructions), one per thread (threading.Thread running a
+#   nogil C function, and the calling thread itself), each with a workspace of its own.
 #
 # Memory safety (the rule of _replay.pyx): every argument is checked and converted to a
 # float64 C-contiguous array, and every output array allocated, before any C loop
@@ -368,8 +368,8 @@ cdef class BatchedTape:
     Each method takes the tape's arguments with a leading axis of N points (an argument
     whose ``in_axes`` entry is None is one value shared by every point) and returns float64
     arrays with the leading axis N: the results of N single calls, bit for bit.  The points
-    are swept in C, in blocks, with the GIL released; ``workers=k`` splits them across k
-    threads.
+    are swept in C, in blocks, with the GIL released; ``workers=k`` splits them across up
+    to k threads (fewer for a batch too small to pay for starting them).
     """
     cdef Tape _tape
     cdef tuple _axes
