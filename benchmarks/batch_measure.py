@@ -24,6 +24,7 @@ import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
                                    "intra_op_parallelism_threads=1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -197,6 +198,34 @@ print(after - before, (v.nbytes + ga.nbytes + gb.nbytes) / 2**20)
 """
 
 
+WORKERS_CHILD = """
+import sys, time, numpy as np
+sys.path.insert(0, sys.argv[1])
+import autodiff
+def f(a, b):
+    return (a / b - a) * (b / a + a + b) * (a - b)
+batched = autodiff.record(f, 230.3, 33.2, argnums=(0, 1)).vmap()
+for n in (10**5, 10**6):
+    rng = np.random.default_rng(0)
+    A, B = rng.uniform(0.5, 4, n), rng.uniform(0.5, 4, n)
+    best = {1: 1e9, 2: 1e9}
+    for _ in range(int(sys.argv[2])):
+        for w in (1, 2):
+            t0 = time.perf_counter()
+            batched.value_and_grad(A, B, workers=w)
+            best[w] = min(best[w], time.perf_counter() - t0)
+    print(n, best[1] / n * 1e9, best[2] / n * 1e9)
+"""
+
+
+def workers_speedup(rounds):
+    """workers=2 against 1 in a fresh process: JAX's thread pool, once started, keeps a core
+    busy for a while after each call, which would hide any second core from our threads."""
+    out = subprocess.run([sys.executable, "-c", WORKERS_CHILD, os.path.dirname(HERE),
+                          str(rounds)], capture_output=True, text=True, check=True).stdout
+    return [tuple(float(x) for x in line.split()) for line in out.splitlines()]
+
+
 def peak_rss(workers):
     out = subprocess.run([sys.executable, "-c", RSS_CHILD, os.path.dirname(HERE), str(workers)],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -225,6 +254,9 @@ def main():
             line.append(f"batched / JAX = {b1 / best[jname]:.2f}x")
         line.append(f"workers=2 speed-up = {b1 / best['batched, workers=2']:.2f}x")
         print("  " + "; ".join(line))
+    print("\nworkers=2 against workers=1, tutorial f, in a process without JAX (ns per point)")
+    for n, one, two in workers_speedup(rounds):
+        print(f"  n={int(n):,}: workers=1 {one:.1f}, workers=2 {two:.1f}, speed-up {one / two:.2f}x")
     print(f"\nLonger tapes, ns per point per operation ({2000} points)")
     for name, (n_ops, single, batched) in long_tapes(rounds).items():
         print(f"  {name} ({n_ops} ops): single calls {single:.2f}, batched {batched:.2f}, "
