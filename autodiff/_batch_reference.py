@@ -27,8 +27,10 @@ import operator
 
 import numpy as np
 
-from autodiff import _args
+from autodiff import _args, _primitives
 from autodiff._version import __version__
+
+_BINARY = 1024          # the compiled numbering's first binary opcode (_replay.pyx)
 
 FORMAT = 1                  # the pickle format of tapes; bump it when the state changes
 
@@ -302,61 +304,29 @@ def _buffer(value, dtype, what):
 
 
 def _n_unary(names):
-    from autodiff import reference
-    return sum(1 for n in names if n in reference.UNARY_RULES)
+    return len(_primitives.UNARY)       # the table's unary rows come first in its order
 
 
 # --------------------------------------------------------------------------------------
-# The reference engine's tapes
+# The reference engine's tapes (restored by _record_reference.restore, through
+# autodiff.reference._restore_tape: this module never imports an engine)
 # --------------------------------------------------------------------------------------
-
-def _table():
-    """(names in opcode order, {name: (kind, rule)}) of the reference engine."""
-    from autodiff import reference
-    names = tuple(reference.PRIMITIVES)
-    rules = {n: ("unary", r) for n, r in reference.UNARY_RULES.items()}
-    rules.update({n: ("binary", r) for n, r in reference.BINARY_RULES.items()})
-    return names, rules
-
 
 def state(tape):
-    """The pickle state of a reference tape."""
+    """The pickle state of a reference tape, from its opcodes in the compiled numbering."""
     tape._check()
-    names, rules = _table()
-    opcode = {id(rule): (k, kind) for k, n in enumerate(names) for kind, rule in [rules[n]]}
+    names = tuple(p.name for p in _primitives.TABLE)
+    n_unary = len(_primitives.UNARY)
     code = []
-    for kind, rule, a, b in tape._code:
-        op, _ = opcode[id(rule)]
+    for op, (_, _, a, b) in zip(tape._opcodes, tape._code):
+        if op == n_unary:                       # POWC: the state's own number for it
+            op = len(names)
+        elif op >= _BINARY:
+            op = n_unary + op - _BINARY
         code.append((op, a, b))
     return make_state("reference", names, tape._name, tape._shapes, tape._argnums,
                       tape._single, tape.n_inputs, tape._constants, code, tape._outs,
                       tape._out_shape)
-
-
-def restore(state):
-    """A reference tape from a pickled state (``pickle`` calls this); ValueError if bad."""
-    from autodiff._record_reference import Tape, _TOKEN
-    names, rules = _table()
-    (name, shapes, _, argnums, single, n_inputs, constants, code, outs, out_shape,
-     root) = check_state(state, names)
-    power = rules["power"]
-    instructions = []
-    for op, a, b in code.tolist():
-        kind, rule = power if op == len(names) else rules[names[op]]
-        instructions.append((kind, rule, a, b))
-    tape = Tape(_TOKEN, name, shapes, argnums, single, n_inputs, constants.tolist(),
-                instructions, root)
-    tape._outs = tuple(outs.tolist())
-    tape._out_shape = out_shape
-    return tape
-
-
-def reduce(tape):
-    return restore, (state(tape),)
-
-
-def copy(tape):
-    return restore(state(tape))
 
 
 # --------------------------------------------------------------------------------------

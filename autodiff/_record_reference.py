@@ -88,17 +88,11 @@ def _evaluate(kind, rule, x, y):
     return float(v), da, db
 
 
-def record(f, *example_args, argnums=0):
-    """Record ``f`` once at example arguments; replay its value and gradients.
+def record(ref, f, example_args, argnums):
+    """``autodiff.reference.record``: ``f`` recorded with the engine ``ref`` (the module).
 
-    The reference engine's twin of the compiled ``record``: same arguments, results and
-    errors (see ``autodiff.record`` for the conventions and the frozen control flow).
-
-    >>> tape = record(lambda x, y: x * y + 1.0, 2.0, 3.0, argnums=(0, 1))
-    >>> tape.value_and_grad(4.0, 5.0)
-    (21.0, (5.0, 4.0))
+    The engine is passed in, never imported: ``reference`` imports this module.
     """
-    from autodiff import reference as ref
     engine = vars(ref)
     call_args, slots, indices, single = _args.tape_inputs(engine, f, example_args, argnums)
     leaves = [leaf for slot in slots for leaf in slot.leaves]
@@ -109,7 +103,8 @@ def record(f, *example_args, argnums=0):
     if not nodes:                                       # f returned numbers only
         outs = list(range(n_inputs, n_inputs + len(items)))
         return Tape(_TOKEN, name, shapes, indices, single, n_inputs, items, [],
-                    outs[0] if outs else n_inputs, outs=outs, out_shape=out_shape, ops=[])
+                    outs[0] if outs else n_inputs, outs=outs, out_shape=out_shape, ops=[],
+                    engine=ref)
 
     ops = {ref.PRIMITIVES[name]: ("unary", rules) for name, rules in ref.UNARY_RULES.items()}
     ops.update({ref.PRIMITIVES[name]: ("binary", rule) for name, rule in ref.BINARY_RULES.items()})
@@ -186,7 +181,7 @@ def record(f, *example_args, argnums=0):
             outs.append(len(vals))
             vals.append(x)
     return Tape(_TOKEN, name, shapes, indices, single, n_inputs, vals[n_inputs:], code,
-                outs[0], outs=outs, out_shape=out_shape, ops=opcodes)
+                outs[0], outs=outs, out_shape=out_shape, ops=opcodes, engine=ref)
 
 
 def _outputs_root(ref, nodes):
@@ -225,7 +220,7 @@ class Tape:
     """
     __slots__ = ("_name", "_shapes", "_argnums", "_single", "_sizes", "_offsets", "n_inputs",
                  "_constants", "_code", "_base", "_root", "_outs", "_out_shape", "_opcodes",
-                 "_derived", "_jplan", "_hplan")
+                 "_derived", "_jplan", "_hplan", "_engine")
 
     def __new__(cls, *args, **kwargs):
         if not args or args[0] is not _TOKEN:
@@ -240,7 +235,7 @@ class Tape:
         self._fill(*args[1:], **kwargs)
 
     def _fill(self, name, shapes, argnums, single, n_inputs, constants, code, root,
-              outs=None, out_shape=None, ops=None):
+              outs, out_shape, ops, engine):
         self._name = name
         self._shapes = tuple(shapes)
         self._argnums = tuple(argnums)
@@ -255,11 +250,10 @@ class Tape:
         # per output, in C order: its slot (_outs[0] == _root)
         self._outs = (root,) if outs is None else tuple(outs)
         self._out_shape = out_shape # None: f returned a scalar; else the output array's shape
-        # per instruction, its op in the compiled numbering (see _instructions); derived from
-        # the code when not given (a power whose exponent has a constant slot is POWC)
-        if ops is None:
-            ops = [_opcode_of(kind, rule, a, b, n_inputs, self._base) for kind, rule, a, b in code]
+        # per instruction, its op in the compiled numbering (see _instructions; a power
+        # whose exponent has a constant slot is POWC)
         self._opcodes = tuple(ops)
+        self._engine = engine       # the reference module: its rules, and pickle's way back
         self._derived = None        # (slot activity, iact, cols): built on first use
         self._jplan = None          # sparsity plans, built on first use
         self._hplan = None
@@ -275,16 +269,18 @@ class Tape:
 
     # Pickling, copying and many points at once: autodiff/_batch_reference.py.
     def __reduce__(self):
-        return _batch_reference.reduce(self)
+        self._check()
+        return self._engine._restore_tape, (_batch_reference.state(self),)
 
     def __reduce_ex__(self, protocol):
-        return _batch_reference.reduce(self)
+        return self.__reduce__()
 
     def __copy__(self):
-        return _batch_reference.copy(self)
+        self._check()
+        return restore(self._engine, _batch_reference.state(self))
 
     def __deepcopy__(self, memo):
-        return _batch_reference.copy(self)
+        return self.__copy__()
 
     def vmap(self, in_axes=0):
         """A batched view of this tape: every argument gets a leading axis of points."""
@@ -718,17 +714,6 @@ def _nan_binary(a, b, y, da, db):
     return math.nan, math.nan, math.nan
 
 
-def _opcode_of(kind, rule, a, b, n_inputs, base):
-    """An instruction's op in the compiled numbering, from its rule."""
-    from autodiff import reference as ref
-    for name, r in (ref.UNARY_RULES if kind == "unary" else ref.BINARY_RULES).items():
-        if r is rule:
-            op = _OPCODES[ref.PRIMITIVES[name].__name__]
-            if op == _BINARY + _POW and n_inputs <= b < base:
-                return _POWC
-            return op
-    raise TypeError("an instruction whose rule is not in the table")
-
 
 def _scalar_shape(shape):
     """A number (None) or a 0-d array (()): interchangeable as arguments."""
@@ -744,3 +729,27 @@ def _size(shape):
 
 def _describe(shape):
     return "a number" if shape is None else f"an array of shape {shape}"
+
+
+def restore(ref, state):
+    """A tape of the engine ``ref`` from a pickled state; ValueError if the state is bad.
+
+    ``pickle`` reaches it through ``autodiff.reference._restore_tape``.
+    """
+    names = tuple(ref.PRIMITIVES)
+    (name, shapes, _, argnums, single, n_inputs, constants, code, outs, out_shape,
+     root) = _batch_reference.check_state(state, names)
+    rules = {n: ("unary", r) for n, r in ref.UNARY_RULES.items()}
+    rules.update({n: ("binary", r) for n, r in ref.BINARY_RULES.items()})
+    n_unary = len(ref.UNARY_RULES)
+    instructions, ops = [], []
+    for op, a, b in code.tolist():          # the state's numbering: names, then POWC
+        if op == len(names):
+            instructions.append(rules["power"] + (a, b))
+            ops.append(_POWC)
+        else:
+            instructions.append(rules[names[op]] + (a, b))
+            ops.append(op if op < n_unary else _BINARY + op - n_unary)
+    return Tape(_TOKEN, name, shapes, argnums, single, n_inputs, constants.tolist(),
+                instructions, root, outs=outs.tolist(), out_shape=out_shape, ops=ops,
+                engine=ref)

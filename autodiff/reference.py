@@ -19,6 +19,7 @@ import functools
 import math
 import numbers
 import operator
+import sys
 
 import numpy as np
 
@@ -994,6 +995,28 @@ render = _api.render
 __all__ += list(_frontend.PUBLIC) + list(_frontend.CLASSES)
 
 # Record once, replay without rebuilding the graph (autodiff/_record_reference.py).
-from autodiff._record_reference import Tape, record  # noqa: E402
+from autodiff import _record_reference  # noqa: E402
+from autodiff._record_reference import Tape  # noqa: E402,F401
+
+
+def record(f, *example_args, argnums=0):
+    """Record ``f`` once at example arguments; replay its value and gradients.
+
+    The reference engine's twin of the compiled ``record``: same arguments, results and
+    errors (see ``autodiff.record`` for the conventions and the frozen control flow).
+
+    >>> tape = record(lambda x, y: x * y + 1.0, 2.0, 3.0, argnums=(0, 1))
+    >>> tape.value_and_grad(4.0, 5.0)
+    (21.0, (5.0, 4.0))
+    """
+    return _record_reference.record(_this_engine, f, example_args, argnums)
+
+
+def _restore_tape(state):
+    """pickle's way back to a reference tape (the state is checked; ValueError if bad)."""
+    return _record_reference.restore(_this_engine, state)
+
+
+_this_engine = sys.modules[__name__]     # the engine value the tapes are made with
 
 __all__ += ["record", "Tape"]

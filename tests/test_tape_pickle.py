@@ -116,12 +116,12 @@ def test_the_other_engine_restores_the_same_state(compiled, reference):
     for name, (tape, args) in tapes(compiled).items():
         state = tape.__reduce__()[1][0]
         assert state["engine"] == "compiled"
-        again = _batch_reference.restore(state)
+        again = reference._restore_tape(state)
         assert type(again) is reference.Tape
         assert_same_floats(results(again, args), results(tape, args), name)
     for name, (tape, args) in tapes(reference).items():
         restore, (state,) = tape.__reduce__()
-        assert restore is _batch_reference.restore
+        assert restore is reference._restore_tape
         again = compiled.Tape.__reduce__(compiled.record(tutorial, 1.0, 2.0))[0](state)
         assert type(again) is compiled.Tape
         assert_same_floats(results(again, args), results(tape, args), name)
