@@ -32,11 +32,6 @@ from autodiff import _args, _batch_reference, _primitives, _second
 
 _TOKEN = object()       # only record has it: Tape(_TOKEN, ...)
 
-_NO_PICKLE = ("a Tape cannot be pickled or copied yet: it holds compiled instructions "
-              "tied to this process; call record(f, *example_args) again in the other "
-              "process (or wherever you need another tape)")
-
-
 def _same(x, y):
     """x and y are the same float: equal with the same sign of zero, or both NaN."""
     if x != x:

@@ -219,11 +219,6 @@ include "_sweeps.pxi"
 
 cdef object _TOKEN = object()      # only record has it: Tape.__new__(Tape, _TOKEN)
 
-_NO_PICKLE = ("a Tape cannot be pickled or copied yet: it holds compiled instructions "
-              "tied to this process; call record(f, *example_args) again in the other "
-              "process (or wherever you need another tape)")
-
-
 @cython.auto_pickle(False)
 @cython.final                # subclassing raises TypeError: not an acceptable base type
 cdef class Tape:
@@ -239,7 +234,8 @@ cdef class Tape:
     fixed.  The arguments must have the types and shapes of the example arguments given to
     ``record``.  A tape may be called from several threads at
     once, and re-entrantly (from an argument's ``__float__``): each call works in a
-    workspace of its own.  Tapes are made by ``record`` only, and cannot be pickled.
+    workspace of its own.  Tapes are made by ``record`` only; they pickle and copy
+    (``_tape_pickle.pxi``), and ``vmap()`` gives a batched view over many points.
     """
     # Written once by record, then only read:
     cdef Instr* code        # n_ops instructions in topological order
@@ -1255,8 +1251,9 @@ def record(f, *example_args, argnums=0):
     derivatives come from ``jacobian``, ``jvp``, ``vjp`` and ``sparse_jacobian``.  A
     number among the outputs is a constant; anything else raises TypeError.
 
-    A tape can be called from several threads at once and re-entrantly; it cannot be
-    pickled or copied (record again in the other process).
+    A tape can be called from several threads at once and re-entrantly; it pickles (a
+    versioned, checked state), so another process or a cluster can replay it; and
+    ``tape.vmap()`` replays it at many points per call.
     """
     cdef Py_ssize_t k, n_inputs, n_out, n_walk
     cdef Walk w
