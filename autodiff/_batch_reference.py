@@ -111,7 +111,7 @@ def batch_inputs(name, shapes, sizes, axes, args):
                 raise ValueError(f"argument {k} of the batched tape of {name} (in_axes "
                                  f"None) was recorded as {_describe(shape)}, got "
                                  f"{_describe(got)}")
-            arrays.append(np.ascontiguousarray(values, dtype=np.float64).reshape(size))
+            arrays.append(_c_doubles(values).reshape(size))
             continue
         try:
             a = np.asarray(arg)
@@ -132,12 +132,21 @@ def batch_inputs(name, shapes, sizes, axes, args):
             raise ValueError(f"the batched arguments of the tape of {name} hold different "
                              f"numbers of points: argument {first} has {n}, argument {k} "
                              f"has {a.shape[0]}")
-        # Float64 and C-contiguous, copied only if it is not already: the call holds a
-        # reference (the array cannot be resized or freed while the replay reads it).
-        arrays.append(np.ascontiguousarray(a, dtype=np.float64).reshape(n, size))
+        # Native float64, C-contiguous and aligned, copied only if it is not already: the
+        # call holds a reference (the array cannot be resized or freed while the replay
+        # reads it).
+        arrays.append(_c_doubles(a).reshape(n, size))
     if n is None:
         n = 0           # a tape of no arguments: vmap refuses it (no axis of points)
     return n, arrays
+
+
+def _c_doubles(a):
+    """a as an array C reads as double*: native float64, C-contiguous and aligned.
+
+    np.ascontiguousarray keeps a misaligned float64 array (a view of bytes at an odd
+    offset) as it is, and reading that through a double* is undefined behaviour."""
+    return np.require(a, dtype=np.float64, requirements=("C_CONTIGUOUS", "ALIGNED"))
 
 
 def _scalar(shape):

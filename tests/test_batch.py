@@ -162,8 +162,12 @@ def test_inputs_of_any_real_dtype_and_layout(ad):
     tape = ad.record(lambda v: v[0] * v[1] - v[2], np.zeros(3))
     base = np.random.default_rng(17).normal(size=(40, 3))
     want_v, want_g = tape.vmap().value_and_grad(base)
+    raw = np.zeros(base.nbytes + 1, dtype=np.uint8)        # float64 at an odd address:
+    misaligned = np.frombuffer(raw.data, np.float64, base.size, offset=1).reshape(base.shape)
+    misaligned[...] = base                                  # C must not read it as double*
+    assert not misaligned.flags.aligned
     for variant in (np.asfortranarray(base), base.astype(">f8"), base.tolist(),
-                    np.repeat(base, 2, axis=0)[::2]):
+                    np.repeat(base, 2, axis=0)[::2], misaligned):
         v, g = tape.vmap().value_and_grad(variant)
         assert_same_floats(flat(v), flat(want_v))
         assert_same_floats(flat(g), flat(want_g))
