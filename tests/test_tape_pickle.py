@@ -14,11 +14,15 @@ import textwrap
 import numpy as np
 import pytest
 
+import autodiff
+
 from autodiff import _batch_reference
 
 from helpers import assert_same_floats
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where the autodiff under test was imported from (an in-place build in the source tree, or
+# an installed package): the child process must import the same one.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(autodiff.__file__)))
 
 
 def tutorial(a, b):
