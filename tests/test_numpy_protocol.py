@@ -657,8 +657,13 @@ def test_sinc_of_a_lone_node(ad):
 def test_sinc_of_object_arrays(ad):
     values = [0.0, 0.5, -1.5]
     v = ad.to_var(values)
-    with pytest.raises(TypeError, match="sin"):
-        np.sinc(v)          # NumPy's puts a float at 0, whose object loop then fails
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        with pytest.raises(TypeError, match="sin"):
+            np.sinc(v)      # NumPy's puts a float at 0, whose object loop then fails
+    else:
+        # NumPy 1.x tests x == 0, which for nodes is identity (False), so it divides 0 by 0:
+        # a known wrong value, documented in the README with the way that works.
+        assert np.isnan(ad.to_vals(np.sinc(v))[0])
     y = np.frompyfunc(np.sinc, 1, 1)(v)               # the documented way: the lone node's
     assert_same_floats(floats(ad.to_vals(y)), [np.sinc(ad.Var(t)).value for t in values])
     assert ad.gradients(np.sum(y), v)[0] == 0.0
