@@ -40,14 +40,7 @@ inf, nan = math.inf, math.nan
 _LN2 = 0.6931471805599453               # == math.log(2.0), LN2 in _rules.pxd
 
 
-def _div(a, b):
-    """a / b with C's (IEEE) result for a zero divisor, where Python raises."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a != a or a == 0.0:
-            return nan
-        return math.copysign(inf, a) * math.copysign(1.0, b)
+_div = _special.div        # a / b with IEEE results for a zero divisor
 
 
 def _log(x):

@@ -62,6 +62,18 @@ DBL_EPSILON = 2.220446049250313e-16
 # --------------------------------------------------------------------------------------
 
 
+def div(a, b):
+    """a / b with C's (IEEE) result for a zero divisor, where Python raises.
+
+    Shared by the Python rules (reference.py) and second-order rules (_second.py)."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0.0:
+            return nan
+        return math.copysign(inf, a) * math.copysign(1.0, b)
+
+
 def _c_library_lgamma():
     """The C library's ``double lgamma(double)``, the function the compiled engine links.
 

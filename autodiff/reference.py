@@ -52,14 +52,7 @@ def _real(x):
     raise TypeError(f"expected a real number or a node, got {type(x).__name__}")
 
 
-def _div(a, b):
-    """a / b with IEEE results for a zero divisor."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a != a or a == 0.0:
-            return nan
-        return math.copysign(inf, a) * math.copysign(1.0, b)
+_div = _special.div        # a / b with IEEE results for a zero divisor
 
 
 def _ieee(f, overflow=None, pole=None):
