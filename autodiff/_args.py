@@ -348,18 +348,36 @@ def sparse_destination(plan: PreparedPlan, out: Any) -> np.ndarray:
 def sparse_array(plan: PreparedPlan, data: np.ndarray, what: str = "this method") -> Any:
     """A new csr_array of the plan's pattern holding ``data`` (float64, length nnz, not
     copied), with index arrays of its own."""
-    template = plan._template
-    if template is None:
+    if plan._template is None:
         sparse = _scipy_sparse(what)
         template = sparse.csr_array((np.zeros(plan.nnz, dtype=np.float64),
                                      np.array(plan.indices, copy=True),
                                      np.array(plan.indptr, copy=True)), shape=plan.shape)
-        plan._template = template
-    result = copy.copy(template)        # its attributes, no re-check of the pattern
+        plan._template = (template, _copier(template))
+    template, shallow_copy = plan._template
+    result = shallow_copy()             # its attributes, no re-check of the pattern
     result.data = data
     result.indices = template.indices.copy()
     result.indptr = template.indptr.copy()
     return result
+
+
+def _copier(obj: Any) -> Any:
+    """A function returning shallow copies of obj: what copy.copy does for a class with no
+    copy or pickle hooks of its own (a new instance with a copy of obj's __dict__), done
+    directly; copy.copy otherwise."""
+    cls = type(obj)
+    state = getattr(obj, "__dict__", None)
+    if (cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+            and not hasattr(cls, "__copy__") and cls.__getstate__ is object.__getstate__
+            and state is not None and obj.__getstate__() is state):     # no slots either
+
+        def shallow_copy() -> Any:
+            result = cls.__new__(cls)
+            result.__dict__.update(state)
+            return result
+        return shallow_copy
+    return lambda: copy.copy(obj)
 
 
 def sparse_result(plan: PreparedPlan, compressed: np.ndarray, out: Any) -> Any:

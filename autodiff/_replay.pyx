@@ -826,7 +826,7 @@ cdef class Tape:
         W = _lane_width(n_cols)
         while W > 1 and 2 * W * self.n_slots > MAX_WORKSPACE:
             W //= 2
-        size = self.n_work + 3 * self.n_ops + 2 * W * self.n_slots
+        size = self.n_work + 3 * self.n_ops + 2 * W * self.n_slots + 8     # 8: TA's alignment
         ws = self._take_x(size)
         try:
             self._load(args, ws)
@@ -842,12 +842,13 @@ cdef class Tape:
     cdef void _hessian_chunks(self, double* ws, const double* seed, Py_ssize_t n_cols,
                               double* H, Py_ssize_t W) noexcept nogil:
         """The sweeps of _hessian_matrix on its workspace (values, adjoints and locals first,
-        then sec: 3 n_ops second partials, then TA: 2 W n_slots lanes); H (n_dir, n_cols)
+        then sec: 3 n_ops second partials, then TA: 2 W n_slots lanes, from the next 64-byte
+        boundary so that a slot's lanes start a cache line); H (n_dir, n_cols)
         in C order; seed NULL: the identity.  Chunks of W directions, then the remainder in
         the narrowest kernel that holds it."""
         cdef Py_ssize_t k, l, c0 = 0, L, w, n_dir = self.n_dir
         cdef double* sec = ws + self.n_work
-        cdef double* TA = sec + 3 * self.n_ops
+        cdef double* TA = <double*>((<size_t>(sec + 3 * self.n_ops) + 63) & ~(<size_t>63))
         cdef const double* ts
         while c0 < n_cols:
             L = min(W, n_cols - c0)
