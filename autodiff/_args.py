@@ -366,7 +366,7 @@ def _copier(obj: Any) -> Any:
     """A function returning shallow copies of obj: what copy.copy does for a class with no
     copy or pickle hooks of its own (a new instance with a copy of obj's __dict__), done
     directly; copy.copy otherwise."""
-    cls = type(obj)
+    cls: Any = type(obj)
     state = getattr(obj, "__dict__", None)
     if (cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
             and not hasattr(cls, "__copy__") and cls.__getstate__ is object.__getstate__
