@@ -9,9 +9,11 @@
 # it does not enter (sqrt(y) at y = 0 with y not differentiated).  Reverse sweeps skip
 # inactive instructions: they only reach inactive slots.
 #
-# Lanes.  Vector sweeps carry L directions per slot, lane-contiguous: T[s * L + l].  Each
-# lane does exactly the operations of the scalar sweep with that direction, so a Jacobian's
-# column is bit for bit the jvp along that basis vector and a Hessian's column the hvp.
+# Lanes.  Vector sweeps carry L directions per slot, lane-contiguous: T[s * L + l] (the
+# Hessian kernels at the end interleave tangents and adjoint tangents per slot instead).
+# Each lane does exactly the operations of the scalar sweep with that direction, so a
+# Jacobian's column is bit for bit the jvp along that basis vector and a Hessian's column
+# the hvp.
 #
 # Tangents of the local derivatives (for hvp and Hessians): with the second partials of
 # _second.pxd, d(da) = daa * ta + dab * tb and d(db) = dab * ta + dbb * tb, active terms
@@ -191,7 +193,10 @@ cdef void _hvp_reverse(const Instr* code, const Local* loc, const Local* tl,
 #     written once, so they still hold the same values): d(da) = daa ta + dab tb and so
 #     on, multiply's (tb, ta), add's and subtract's (0, 0).
 # Each lane therefore computes exactly what _hvp_forward/_hvp_reverse compute for its
-# direction: a column of the Hessian is bit for bit the hvp along it.
+# direction: a column of the Hessian is bit for bit the hvp along it.  (Terms that are
+# structurally zero, g * 0 for add, subtract and a multiply by a constant, are kept: they
+# make nan where the adjoint g is inf or nan, as the reference does; dropping them would
+# save 2-4% of the instructions and change that rule in both engines.)
 # Lanes are interleaved per slot: the tangents of slot s at TA[2 W s + l], its adjoint
 # tangents at TA[2 W s + W + l] (one cache line holds both for W = 4).  Only active slots
 # are read or written: an active instruction's adjoint (first chunk) and adjoint tangents
