@@ -7,6 +7,7 @@ for an array; for ``argnums`` given as a tuple, a tuple of those.
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -253,14 +254,67 @@ def split_hessian(matrix: np.ndarray, shapes: Sequence[Optional[Tuple[int, ...]]
     return rows[0][0] if single else tuple(rows)
 
 
-def plan_seed(plan: Any, n_dir: int) -> np.ndarray:
-    """A sparsity plan's seed matrix (directions, colours): a checked C-contiguous float64
-    copy (the sweeps read it with no bounds checks)."""
-    seed = np.array(plan.seed, dtype=np.float64, order="C", copy=True)
-    if seed.ndim != 2 or seed.shape[0] != n_dir:
-        raise ValueError(f"the sparsity plan's seed has shape {seed.shape}, expected "
-                         f"({n_dir}, colours)")
-    return seed
+class PreparedPlan:
+    """A sparsity plan (``autodiff._sparsity.SparsityPlan``, or any object with its
+    attributes) checked and laid out once for a tape's sweeps; a tape caches it.
+
+    - ``shape``, ``n_colours``, ``nnz``, ``indices``, ``indptr``: the plan's pattern (own
+      read-only int64 copies);
+    - ``seed``: the seed matrix, a read-only C-contiguous float64 copy of shape
+      ``(n_dir, n_colours)``;
+    - ``take``: a read-only intp copy, every entry checked to lie in
+      ``[0, n_rows * n_colours)``, so that the compiled gather reads the compressed matrix
+      with no bounds checks;
+    - a ``csr_array`` of the pattern, built at first use and never handed out: each result
+      is a shallow copy of it with its own data and index arrays (SciPy's constructor
+      re-checks and copies the whole pattern, which costs more than the sweep on a
+      Rosenbrock Hessian).
+    """
+
+    __slots__ = ("shape", "n_colours", "nnz", "indices", "indptr", "seed", "take",
+                 "_template")
+
+    def __init__(self, plan: Any, n_rows: int, n_dir: int) -> None:
+        self.shape = (int(plan.shape[0]), int(plan.shape[1]))
+        if self.shape != (n_rows, n_dir):
+            raise ValueError(f"the sparsity plan has shape {self.shape}, expected "
+                             f"({n_rows}, {n_dir})")
+        seed = np.array(plan.seed, dtype=np.float64, order="C", copy=True)
+        if seed.ndim != 2 or seed.shape[0] != n_dir:
+            raise ValueError(f"the sparsity plan's seed has shape {seed.shape}, expected "
+                             f"({n_dir}, colours)")
+        self.n_colours = int(seed.shape[1])
+        self.indices = _frozen(plan.indices, np.int64)
+        self.indptr = _frozen(plan.indptr, np.int64)
+        self.take = _frozen(plan.take, np.intp)
+        self.nnz = int(self.take.shape[0])
+        if (self.indices.ndim != 1 or self.take.ndim != 1 or self.indptr.ndim != 1
+                or self.indices.shape[0] != self.nnz or self.indptr.shape[0] != n_rows + 1):
+            raise ValueError("the sparsity plan's indices, indptr and take do not match")
+        if self.nnz and (self.take.min() < 0 or self.take.max() >= n_rows * self.n_colours):
+            raise ValueError("the sparsity plan's take reads outside the compressed matrix")
+        seed.flags.writeable = False
+        self.seed = seed
+        self._template: Any = None
+
+
+def _frozen(values: Any, dtype: Any) -> np.ndarray:
+    array = np.array(values, dtype=dtype, order="C", copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def prepare_plan(plan: Any, n_rows: int, n_dir: int) -> PreparedPlan:
+    """``PreparedPlan(plan, n_rows, n_dir)``: n_rows is the number of outputs (Jacobian) or
+    n_dir (Hessian), n_dir the number of differentiated elements."""
+    return PreparedPlan(plan, n_rows, n_dir)
+
+
+def plan_seed(plan: PreparedPlan, n_dir: int) -> np.ndarray:
+    """A prepared plan's seed matrix (directions, colours), checked when it was prepared:
+    C-contiguous float64, read-only (the sweeps read it with no bounds checks)."""
+    assert plan.seed.shape[0] == n_dir
+    return plan.seed
 
 
 def _scipy_sparse(what: str) -> Any:
@@ -273,33 +327,68 @@ def _scipy_sparse(what: str) -> Any:
     return sparse
 
 
-def sparse_result(plan: Any, compressed: np.ndarray, out: Any) -> Any:
+def sparse_destination(plan: PreparedPlan, out: Any) -> np.ndarray:
+    """Where the values of a sparse result go: ``out`` once checked (a writable
+    C-contiguous float64 array of length nnz), else a new float64 array."""
+    nnz = plan.nnz
+    if out is None:
+        return np.empty(nnz, dtype=np.float64)
+    if type(out) is not np.ndarray or out.dtype != np.float64:
+        raise TypeError(f"out must be a float64 numpy array of length {nnz} "
+                        f"(the pattern's nnz), got "
+                        + (f"an array of dtype {out.dtype}" if isinstance(out, np.ndarray)
+                           else type(out).__name__))
+    if out.ndim != 1 or out.shape[0] != nnz:
+        raise ValueError(f"out must have shape ({nnz},) (the pattern's nnz), got {out.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writable, contiguous array")
+    return out
+
+
+def sparse_array(plan: PreparedPlan, data: np.ndarray, what: str = "this method") -> Any:
+    """A new csr_array of the plan's pattern holding ``data`` (float64, length nnz, not
+    copied), with index arrays of its own."""
+    if plan._template is None:
+        sparse = _scipy_sparse(what)
+        template = sparse.csr_array((np.zeros(plan.nnz, dtype=np.float64),
+                                     np.array(plan.indices, copy=True),
+                                     np.array(plan.indptr, copy=True)), shape=plan.shape)
+        plan._template = (template, _copier(template))
+    template, shallow_copy = plan._template
+    result = shallow_copy()             # its attributes, no re-check of the pattern
+    result.data = data
+    result.indices = template.indices.copy()
+    result.indptr = template.indptr.copy()
+    return result
+
+
+def _copier(obj: Any) -> Any:
+    """A function returning shallow copies of obj: what copy.copy does for a class with no
+    copy or pickle hooks of its own (a new instance with a copy of obj's __dict__), done
+    directly; copy.copy otherwise."""
+    cls: Any = type(obj)
+    state = getattr(obj, "__dict__", None)
+    if (cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+            and not hasattr(cls, "__copy__") and cls.__getstate__ is object.__getstate__
+            and state is not None and obj.__getstate__() is state):     # no slots either
+
+        def shallow_copy() -> Any:
+            result = cls.__new__(cls)
+            result.__dict__.update(state)
+            return result
+        return shallow_copy
+    return lambda: copy.copy(obj)
+
+
+def sparse_result(plan: PreparedPlan, compressed: np.ndarray, out: Any) -> Any:
     """The values of a compressed sweep gathered into the plan's pattern: a csr_array, or
     written into ``out`` (checked: a writable C-contiguous float64 array of length nnz)."""
-    take = np.asarray(plan.take, dtype=np.intp)
     flat = np.ascontiguousarray(compressed, dtype=np.float64).reshape(-1)
-    if out is not None:
-        if type(out) is not np.ndarray or out.dtype != np.float64:
-            raise TypeError(f"out must be a float64 numpy array of length {take.shape[0]} "
-                            f"(the pattern's nnz), got "
-                            + (f"an array of dtype {out.dtype}" if isinstance(out, np.ndarray)
-                               else type(out).__name__))
-        if out.ndim != 1 or out.shape[0] != take.shape[0]:
-            raise ValueError(f"out must have shape ({take.shape[0]},) (the pattern's nnz), "
-                             f"got {out.shape}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("out must be a writable, contiguous array")
-        np.take(flat, take, out=out)
-        return out
-    sparse = _scipy_sparse("this method")
-    data = flat[take]
-    return sparse.csr_array((data, np.array(plan.indices, copy=True),
-                             np.array(plan.indptr, copy=True)), shape=tuple(plan.shape))
+    dest = sparse_destination(plan, out)
+    np.take(flat, plan.take, out=dest)
+    return dest if out is not None else sparse_array(plan, dest)
 
 
-def sparsity_pattern(plan: Any) -> Any:
+def sparsity_pattern(plan: PreparedPlan) -> Any:
     """A plan's pattern as a csr_array of ones (float64)."""
-    sparse = _scipy_sparse("the sparsity pattern")
-    indices = np.array(plan.indices, copy=True)
-    return sparse.csr_array((np.ones(indices.shape[0], dtype=np.float64), indices,
-                             np.array(plan.indptr, copy=True)), shape=tuple(plan.shape))
+    return sparse_array(plan, np.ones(plan.nnz, dtype=np.float64), "the sparsity pattern")

@@ -665,10 +665,14 @@ class Tape:
             code, base, n_inputs, outs = self._instructions()
             columns = np.array(self._prepare()[2], dtype=np.int64)
             if kind == "jacobian":
-                plan = _sparsity.jacobian_plan(code, base, n_inputs, outs, columns)
+                plan = _args.prepare_plan(
+                    _sparsity.jacobian_plan(code, base, n_inputs, outs, columns),
+                    len(outs), len(columns))
                 self._jplan = plan
             else:
-                plan = _sparsity.hessian_plan(code, base, n_inputs, self._root, columns)
+                plan = _args.prepare_plan(
+                    _sparsity.hessian_plan(code, base, n_inputs, self._root, columns),
+                    len(columns), len(columns))
                 self._hplan = plan
         return plan
 

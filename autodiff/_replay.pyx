@@ -262,7 +262,8 @@ cdef class Tape:
                             # differentiated input); then per instruction iact (_sweeps.pxi)
     cdef Py_ssize_t* cols   # per direction (differentiated element, in argnums order): its slot
     cdef Py_ssize_t n_dir   # how many directions
-    cdef object jplan, hplan    # sparsity plans (autodiff._sparsity), built on first use
+    cdef object jplan, hplan    # sparsity plans (autodiff._sparsity), built on first use and
+                                # prepared (_args.PreparedPlan)
     # Larger workspaces (tangent and vector sweeps), with their sizes in doubles.
     cdef double* xcache[MAX_CACHED]
     cdef Py_ssize_t xsize[MAX_CACHED]
@@ -802,55 +803,64 @@ cdef class Tape:
         _hvp_reverse(self.code, loc, tl, self.n_ops, adj, adjt, iact, self.base)
 
     cdef object _hessian_matrix(self, tuple args, object seed):
-        """H . seed (n_dir, n_lanes) by vector forward-over-reverse sweeps, lanes in chunks;
-        seed None: the identity (the dense Hessian)."""
-        cdef Py_ssize_t j, k, l, L, c0, chunk, n_dir = self.n_dir, n_cols, size
+        """H . seed (n_dir, n_cols) by vector forward-over-reverse sweeps (see the lane
+        kernels in _sweeps.pxi), W directions per chunk; seed None: the identity (the dense
+        Hessian).  seed is C-contiguous float64 (a prepared plan's)."""
+        cdef Py_ssize_t n_dir = self.n_dir, n_cols, W, size
         cdef double* ws
-        cdef double* T
-        cdef double* AT
-        cdef double* TL
-        cdef double* adj
-        cdef Local* loc
+        cdef const double* S = NULL
+        cdef const double[:, ::1] seed_view
         cdef double[:, ::1] H
-        cdef const double[:, ::1] S
-        cdef const unsigned char* iact = self.act + self.n_slots
-        cdef bint identity = seed is None
-        if not identity:
-            S = seed
-        n_cols = n_dir if identity else seed.shape[1]
-        matrix = np.zeros((n_dir, n_cols), dtype=np.float64)
+        n_cols = n_dir
+        if seed is not None:
+            seed_view = seed
+            if seed_view.shape[0] != n_dir:
+                raise ValueError("the seed matrix has the wrong number of rows")
+            n_cols = seed_view.shape[1]
+            if n_dir > 0 and n_cols > 0:
+                S = &seed_view[0, 0]
+        matrix = np.empty((n_dir, n_cols), dtype=np.float64)
         H = matrix
-        L = self._lanes(max(n_cols, 1), 2 * self.n_slots + 2 * self.n_ops)
-        size = self.n_work + L * (2 * self.n_slots + 2 * self.n_ops)
+        if n_dir == 0 or n_cols == 0:
+            return matrix
+        W = _lane_width(n_cols)
+        while W > 1 and 2 * W * self.n_slots > MAX_WORKSPACE:
+            W //= 2
+        size = self.n_work + 3 * self.n_ops + 2 * W * self.n_slots + 8     # 8: TA's alignment
         ws = self._take_x(size)
         try:
             self._load(args, ws)
-            loc = <Local*>(ws + 2 * self.n_slots)
-            adj = ws + self.n_slots
-            T = ws + self.n_work
-            chunk = L
-            for c0 in range(0, n_cols, chunk):
-                L = min(chunk, n_cols - c0)
-                AT = T + L * self.n_slots
-                TL = AT + L * self.n_slots
-                for j in range(n_dir):
-                    for l in range(L):
-                        if identity:
-                            T[self.cols[j] * L + l] = 1.0 if j - c0 == l else 0.0
-                        else:
-                            T[self.cols[j] * L + l] = S[j, c0 + l]
-                _hvp_forward_lanes(self.code, loc, TL, self.n_ops, ws, T, L, iact, self.base)
-                memset(adj, 0, self.n_slots * sizeof(double))
-                memset(AT, 0, L * self.n_slots * sizeof(double))
-                adj[self.root] = 1.0
-                _hvp_reverse_lanes(self.code, loc, TL, self.n_ops, adj, AT, L, iact,
-                                   self.base)
-                for k in range(n_dir):
-                    for l in range(L):
-                        H[k, c0 + l] = AT[self.cols[k] * L + l]
+            if self.n_ops >= NOGIL_OPS:
+                with nogil:
+                    self._hessian_chunks(ws, S, n_cols, &H[0, 0], W)
+            else:
+                self._hessian_chunks(ws, S, n_cols, &H[0, 0], W)
         finally:
             self._give_x(ws, size)
         return matrix
+
+    cdef void _hessian_chunks(self, double* ws, const double* seed, Py_ssize_t n_cols,
+                              double* H, Py_ssize_t W) noexcept nogil:
+        """The sweeps of _hessian_matrix on its workspace (values, adjoints and locals first,
+        then sec: 3 n_ops second partials, then TA: 2 W n_slots lanes, from the next 64-byte
+        boundary so that a slot's lanes start a cache line); H (n_dir, n_cols)
+        in C order; seed NULL: the identity.  Chunks of W directions, then the remainder in
+        the narrowest kernel that holds it."""
+        cdef Py_ssize_t k, l, c0 = 0, L, w, n_dir = self.n_dir
+        cdef double* sec = ws + self.n_work
+        cdef double* TA = <double*>((<size_t>(sec + 3 * self.n_ops) + 63) & ~(<size_t>63))
+        cdef const double* ts
+        while c0 < n_cols:
+            L = min(W, n_cols - c0)
+            w = _lane_width(L)
+            _hessian_lanes(self.code, <Local*>(ws + 2 * self.n_slots), sec, self.n_ops, ws,
+                           ws + self.n_slots, TA, self.act + self.n_slots, self.base,
+                           self.root, self.cols, n_dir, seed, n_cols, c0, L, w, c0 == 0)
+            for k in range(n_dir):
+                ts = TA + 2 * w * self.cols[k] + w
+                for l in range(L):
+                    H[k * n_cols + c0 + l] = ts[l]
+            c0 += L
 
     def hessian(self, *args):
         """The dense Hessian at args (scalar tapes only), in JAX's layout: an array of shape
@@ -923,12 +933,14 @@ cdef class Tape:
         return code, self.base, self.n_inputs, outs
 
     def _plan(self, str kind):
-        """The sparsity plan of this tape (kind "jacobian" or "hessian"), built once."""
+        """The sparsity plan of this tape (kind "jacobian" or "hessian"), built and prepared
+        (``_args.PreparedPlan``) once."""
         plan = self.jplan if kind == "jacobian" else self.hplan
         if plan is not None:
             return plan
         self._prepare()
-        plan = _sparse_plan(self, kind)
+        plan = _args.prepare_plan(_sparse_plan(self, kind),
+                                  self.n_out if kind == "jacobian" else self.n_dir, self.n_dir)
         if kind == "jacobian":
             self.jplan = plan
         else:
@@ -977,7 +989,23 @@ cdef object _seed(object plan, Py_ssize_t n_dir):
 
 
 cdef object _gather(object plan, object compressed, object out):
-    return _args.sparse_result(plan, compressed, out)
+    """The values of compressed (n_rows, n_colours), as the plan's take reads them, into a
+    csr_array or into out (as _args.sparse_result: out checked after the sweep)."""
+    cdef Py_ssize_t k, nnz
+    cdef const double[:, ::1] C = compressed
+    cdef const Py_ssize_t[::1] take = plan.take
+    cdef double[::1] D
+    cdef const double* c
+    if C.shape[0] != plan.shape[0] or C.shape[1] != plan.n_colours:
+        raise ValueError("the compressed matrix does not match the sparsity plan")
+    dest = _args.sparse_destination(plan, out)
+    D = dest
+    nnz = take.shape[0]
+    if nnz > 0:                 # take was checked in [0, n_rows * n_colours) by the plan
+        c = &C[0, 0]
+        for k in range(nnz):
+            D[k] = c[take[k]]
+    return dest if out is not None else _args.sparse_array(plan, dest)
 
 
 cdef object _pattern(object plan):

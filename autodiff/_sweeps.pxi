@@ -9,9 +9,11 @@
 # it does not enter (sqrt(y) at y = 0 with y not differentiated).  Reverse sweeps skip
 # inactive instructions: they only reach inactive slots.
 #
-# Lanes.  Vector sweeps carry L directions per slot, lane-contiguous: T[s * L + l].  Each
-# lane does exactly the operations of the scalar sweep with that direction, so a Jacobian's
-# column is bit for bit the jvp along that basis vector and a Hessian's column the hvp.
+# Lanes.  Vector sweeps carry L directions per slot, lane-contiguous: T[s * L + l] (the
+# Hessian kernels at the end interleave tangents and adjoint tangents per slot instead).
+# Each lane does exactly the operations of the scalar sweep with that direction, so a
+# Jacobian's column is bit for bit the jvp along that basis vector and a Hessian's column
+# the hvp.
 #
 # Tangents of the local derivatives (for hvp and Hessians): with the second partials of
 # _second.pxd, d(da) = daa * ta + dab * tb and d(db) = dab * ta + dbb * tb, active terms
@@ -35,6 +37,10 @@ cdef inline void _values_locals(const Instr* p, Local* lc, double* vals,
         out[0] = a * b
         lc.da = b
         lc.db = a
+    elif p.op == BINARY + SUB:          # _binary_rule's SUB, without the dispatch
+        out[0] = vals[p.a] - vals[p.b]
+        lc.da = 1.0
+        lc.db = -1.0
     elif p.op == POWC:
         out[0] = _power_const(vals[p.a], vals[p.b], &lc.da)
     elif p.op < BINARY:
@@ -174,105 +180,265 @@ cdef void _hvp_reverse(const Instr* code, const Local* loc, const Local* tl,
             adjt[p.b] += gt * loc[i].db + g * tl[i].db
 
 
-cdef void _hvp_forward_lanes(const Instr* code, Local* loc, double* TL, Py_ssize_t n_ops,
-                             double* vals, double* T, Py_ssize_t L,
-                             const unsigned char* iact, Py_ssize_t base) noexcept nogil:
-    """_hvp_forward with L lanes: T[s L + l]; TL[2 L i + l] d(da), TL[2 L i + L + l] d(db).
+# Hessians: fixed-width lane kernels.  H . S (S a seed matrix: the identity, or a plan's
+# colour groups) is computed W directions at a time with the operations of _hvp_forward and
+# _hvp_reverse per lane, reorganised so that no lane repeats scalar work:
+#   - the first chunk's forward pass also computes the values, the local derivatives and,
+#     per active instruction, its second partials (sec[3 i .. 3 i + 2]: daa, dab, dbb;
+#     unary and POWC: s in sec[3 i]; add, subtract and multiply need none); its reverse
+#     pass also computes the adjoints adj (as _reverse; they do not depend on the
+#     direction).  Later chunks reuse all of these;
+#   - the tangent of a local derivative (tl of _hvp_forward) is not stored: the reverse
+#     pass recomputes it from the operands' tangents by the same expression (slots are
+#     written once, so they still hold the same values): d(da) = daa ta + dab tb and so
+#     on, multiply's (tb, ta), add's and subtract's (0, 0).
+# Each lane therefore computes exactly what _hvp_forward/_hvp_reverse compute for its
+# direction: a column of the Hessian is bit for bit the hvp along it.  (Terms that are
+# structurally zero, g * 0 for add, subtract and a multiply by a constant, are kept: they
+# make nan where the adjoint g is inf or nan, as the reference does; dropping them would
+# save 2-4% of the instructions and change that rule in both engines.)
+# Lanes are interleaved per slot: the tangents of slot s at TA[2 W s + l], its adjoint
+# tangents at TA[2 W s + W + l] (one cache line holds both for W = 4).  Only active slots
+# are read or written: an active instruction's adjoint (first chunk) and adjoint tangents
+# are zeroed where its tangents are computed, the differentiated inputs' by the caller
+# (_seed_lanes), and adjoints are accumulated only into active operands (an inactive
+# slot's adjoint is never read).  W is a compile-time constant in each specialisation
+# (_hessian_lanes: the loops unroll and vectorise); lanes past the chunk's directions
+# carry zero seeds and are never read.
+cdef enum:
+    MAX_WIDTH = 16          # the widest lane kernel (_hessian_lanes)
 
-    The second partials are computed once per instruction; each lane then does the
-    operations of _hvp_forward and _local_tangents, in the same order."""
+
+cdef inline void _add_lanes(double* dst, const double* src, const Py_ssize_t W) noexcept nogil:
+    cdef Py_ssize_t l
+    for l in range(W):
+        dst[l] += src[l]
+
+
+cdef inline void _linear_lanes(const double* ato, double g, double da, double db, int f,
+                               double* ata, double* atb, const Py_ssize_t W) noexcept nogil:
+    """Adjoint tangents through an instruction whose local tangents are 0 here (add,
+    subtract, a multiply with one constant operand): ato d + g * 0, per active operand."""
+    cdef Py_ssize_t l
+    cdef double z = g * 0.0
+    cdef double r[MAX_WIDTH]
+    if f & 1:
+        for l in range(W):
+            r[l] = ato[l] * da + z
+        _add_lanes(ata, r, W)
+    if f & 2:
+        for l in range(W):
+            r[l] = ato[l] * db + z
+        _add_lanes(atb, r, W)
+
+
+cdef inline void _seed_lanes(double* TA, double* adj, const Py_ssize_t* cols,
+                             Py_ssize_t n_dir, const double* seed, Py_ssize_t n_cols,
+                             Py_ssize_t c0, Py_ssize_t L, const Py_ssize_t W,
+                             const bint first) noexcept nogil:
+    """Tangents of the differentiated inputs for columns c0 .. c0 + L - 1 of seed (NULL:
+    the identity), zero past L; their adjoint tangents (and, first, adjoints) zeroed."""
+    cdef Py_ssize_t j, l
+    cdef double* ts
+    for j in range(n_dir):
+        ts = TA + 2 * W * cols[j]
+        for l in range(W):
+            ts[l] = 0.0
+            ts[W + l] = 0.0
+        if seed == NULL:
+            if 0 <= j - c0 < L:
+                ts[j - c0] = 1.0
+        else:
+            for l in range(L):
+                ts[l] = seed[j * n_cols + c0 + l]
+        if first:
+            adj[cols[j]] = 0.0
+
+
+cdef inline void _lane_forward(const Instr* code, Local* loc, double* sec, Py_ssize_t n_ops,
+                               double* vals, double* adj, double* TA,
+                               const unsigned char* iact, Py_ssize_t base,
+                               const Py_ssize_t W, const bint first) noexcept nogil:
+    """Tangents of the active instructions (as _hvp_forward), W lanes; their adjoint
+    tangents zeroed.  first: also values, local derivatives, second partials, and the
+    active instructions' adjoints zeroed."""
     cdef Py_ssize_t i, l
     cdef int f, op
-    cdef double da, db, s, daa, dab, dbb
-    cdef const Instr* p = code
+    cdef double da, db
+    cdef double r[MAX_WIDTH]
+    cdef const Instr* p
     cdef double* out = vals + base
     cdef double* to
     cdef const double* ta
     cdef const double* tb
-    cdef double* tla
-    cdef double* tlb
     for i in range(n_ops):
-        _values_locals(p, &loc[i], vals, &out[i])
+        p = &code[i]
+        if first:
+            _values_locals(p, &loc[i], vals, &out[i])
         f = iact[i]
-        if f != 0:
+        if f == 0:
+            continue
+        da = loc[i].da
+        db = loc[i].db
+        if first:
+            adj[base + i] = 0.0
             op = p.op
-            da = loc[i].da
-            db = loc[i].db
-            to = T + (base + i) * L
-            ta = T + p.a * L
-            tb = T + p.b * L
-            tla = TL + 2 * L * i
-            tlb = tla + L
-            if f == 3:
-                for l in range(L):
-                    to[l] = da * ta[l] + db * tb[l]
-            elif f == 1:
-                for l in range(L):
-                    to[l] = da * ta[l]
-            else:
-                for l in range(L):
-                    to[l] = db * tb[l]
-            if op < BINARY:                 # unary or POWC: f == 1
-                if op == POWC:
-                    s = _power_const_second(vals[p.a], vals[p.b], out[i], da)
-                else:
-                    s = _unary_second(op, vals[p.a], out[i], da)
-                for l in range(L):
-                    tla[l] = s * ta[l]
-                    tlb[l] = 0.0
-            elif op == BINARY + ADD or op == BINARY + SUB:
-                for l in range(L):
-                    tla[l] = 0.0
-                    tlb[l] = 0.0
-            elif op == BINARY + MUL:
-                for l in range(L):
-                    tla[l] = tb[l] if f & 2 else 0.0
-                    tlb[l] = ta[l] if f & 1 else 0.0
-            else:
+            if op == POWC:
+                sec[3 * i] = _power_const_second(vals[p.a], vals[p.b], out[i], da)
+            elif op < BINARY:
+                sec[3 * i] = _unary_second(op, vals[p.a], out[i], da)
+            elif op != BINARY + ADD and op != BINARY + SUB and op != BINARY + MUL:
                 _binary_second(op - BINARY, vals[p.a], vals[p.b], out[i], da, db,
-                               &daa, &dab, &dbb)
-                if f == 3:
-                    for l in range(L):
-                        tla[l] = daa * ta[l] + dab * tb[l]
-                        tlb[l] = dab * ta[l] + dbb * tb[l]
-                elif f == 1:
-                    for l in range(L):
-                        tla[l] = daa * ta[l]
-                        tlb[l] = dab * ta[l]
-                else:
-                    for l in range(L):
-                        tla[l] = dab * tb[l]
-                        tlb[l] = dbb * tb[l]
-        p += 1
+                               &sec[3 * i], &sec[3 * i + 1], &sec[3 * i + 2])
+        to = TA + 2 * W * (base + i)
+        ta = TA + 2 * W * p.a
+        tb = TA + 2 * W * p.b
+        if f == 3:
+            for l in range(W):
+                r[l] = da * ta[l] + db * tb[l]
+        elif f == 1:
+            for l in range(W):
+                r[l] = da * ta[l]
+        else:
+            for l in range(W):
+                r[l] = db * tb[l]
+        for l in range(W):
+            to[l] = r[l]
+            to[W + l] = 0.0
 
 
-cdef void _hvp_reverse_lanes(const Instr* code, const Local* loc, const double* TL,
-                             Py_ssize_t n_ops, double* adj, double* AT, Py_ssize_t L,
-                             const unsigned char* iact, Py_ssize_t base) noexcept nogil:
+cdef inline void _lane_reverse(const Instr* code, const Local* loc, const double* sec,
+                               Py_ssize_t n_ops, double* adj, double* TA,
+                               const unsigned char* iact, Py_ssize_t base,
+                               const Py_ssize_t W, const bint first) noexcept nogil:
+    """Adjoint tangents (as _hvp_reverse), W lanes, from the adjoints adj; first: the
+    adjoints too (from adj[root] = 1, set by the caller)."""
     cdef Py_ssize_t i, l
-    cdef double g, da, db
+    cdef int f, op
+    cdef double g, s, da, db, daa, dab, dbb
+    cdef double ga[MAX_WIDTH]
+    cdef double gb[MAX_WIDTH]
     cdef const Instr* p
-    cdef const double* tla
-    cdef const double* tlb
-    cdef double* ato
+    cdef const double* ato
+    cdef const double* ta
+    cdef const double* tb
     cdef double* ata
     cdef double* atb
     for i in range(n_ops - 1, -1, -1):
-        if iact[i] == 0:
+        f = iact[i]
+        if f == 0:
             continue
         p = &code[i]
+        op = p.op
         g = adj[base + i]
         da = loc[i].da
         db = loc[i].db
-        tla = TL + 2 * L * i
-        tlb = tla + L
-        ato = AT + (base + i) * L
-        ata = AT + p.a * L
-        adj[p.a] += g * da
-        for l in range(L):
-            ata[l] += ato[l] * da + g * tla[l]
-        if p.op >= BINARY:
-            atb = AT + p.b * L
-            adj[p.b] += g * db
-            for l in range(L):
-                atb[l] += ato[l] * db + g * tlb[l]
+        if first:
+            if f & 1:
+                adj[p.a] += g * da
+            if f & 2:
+                adj[p.b] += g * db
+        ato = TA + 2 * W * (base + i) + W
+        ta = TA + 2 * W * p.a
+        tb = TA + 2 * W * p.b
+        ata = TA + 2 * W * p.a + W
+        atb = TA + 2 * W * p.b + W
+        if op < BINARY:                         # unary or POWC (f == 1): d(da) = s ta
+            s = sec[3 * i]
+            for l in range(W):
+                ga[l] = ato[l] * da + g * (s * ta[l])
+            _add_lanes(ata, ga, W)
+        elif op == BINARY + MUL:                # d(da) = tb, d(db) = ta (active ones)
+            if f == 3:
+                for l in range(W):
+                    ga[l] = ato[l] * da + g * tb[l]
+                    gb[l] = ato[l] * db + g * ta[l]
+                _add_lanes(ata, ga, W)
+                _add_lanes(atb, gb, W)
+            else:
+                _linear_lanes(ato, g, da, db, f, ata, atb, W)
+        elif op == BINARY + ADD or op == BINARY + SUB:     # d(da) = d(db) = 0
+            _linear_lanes(ato, g, da, db, f, ata, atb, W)
+        else:
+            daa = sec[3 * i]
+            dab = sec[3 * i + 1]
+            dbb = sec[3 * i + 2]
+            if f == 3:
+                for l in range(W):
+                    ga[l] = ato[l] * da + g * (daa * ta[l] + dab * tb[l])
+                    gb[l] = ato[l] * db + g * (dab * ta[l] + dbb * tb[l])
+                _add_lanes(ata, ga, W)
+                _add_lanes(atb, gb, W)
+            elif f == 1:
+                for l in range(W):
+                    ga[l] = ato[l] * da + g * (daa * ta[l])
+                _add_lanes(ata, ga, W)
+            else:
+                for l in range(W):
+                    gb[l] = ato[l] * db + g * (dbb * tb[l])
+                _add_lanes(atb, gb, W)
+
+
+cdef inline void _chunk(const Instr* code, Local* loc, double* sec, Py_ssize_t n_ops,
+                        double* vals, double* adj, double* TA, const unsigned char* iact,
+                        Py_ssize_t base, Py_ssize_t root, const Py_ssize_t* cols,
+                        Py_ssize_t n_dir, const double* seed, Py_ssize_t n_cols,
+                        Py_ssize_t c0, Py_ssize_t L, const Py_ssize_t W,
+                        const bint first) noexcept nogil:
+    _seed_lanes(TA, adj, cols, n_dir, seed, n_cols, c0, L, W, first)
+    _lane_forward(code, loc, sec, n_ops, vals, adj, TA, iact, base, W, first)
+    if first:
+        adj[root] = 1.0
+    _lane_reverse(code, loc, sec, n_ops, adj, TA, iact, base, W, first)
+
+
+cdef void _hessian_lanes(const Instr* code, Local* loc, double* sec, Py_ssize_t n_ops,
+                         double* vals, double* adj, double* TA, const unsigned char* iact,
+                         Py_ssize_t base, Py_ssize_t root, const Py_ssize_t* cols,
+                         Py_ssize_t n_dir, const double* seed, Py_ssize_t n_cols,
+                         Py_ssize_t c0, Py_ssize_t L, Py_ssize_t W,
+                         bint first) noexcept nogil:
+    """One chunk: directions c0 .. c0 + L - 1 of seed (NULL: the identity) in a lane kernel
+    of width W (a power of 2 up to MAX_WIDTH, L <= W); first: the first chunk (values,
+    locals, second partials and adjoints too).  Afterwards the adjoint tangents of the
+    differentiated input cols[j] for direction c0 + l are at TA[2 W cols[j] + W + l]."""
+    if first:
+        if W == 1:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 1, True)
+        elif W == 2:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 2, True)
+        elif W == 4:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 4, True)
+        elif W == 8:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 8, True)
+        else:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, MAX_WIDTH, True)
+    else:
+        if W == 1:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 1, False)
+        elif W == 2:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 2, False)
+        elif W == 4:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 4, False)
+        elif W == 8:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, 8, False)
+        else:
+            _chunk(code, loc, sec, n_ops, vals, adj, TA, iact, base, root, cols, n_dir, seed,
+                   n_cols, c0, L, MAX_WIDTH, False)
+
+
+cdef inline Py_ssize_t _lane_width(Py_ssize_t n_cols) noexcept nogil:
+    """The narrowest lane kernel holding n_cols directions, at most MAX_WIDTH."""
+    cdef Py_ssize_t W = 1
+    while W < n_cols and W < MAX_WIDTH:
+        W *= 2
+    return W
