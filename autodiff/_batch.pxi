@@ -369,7 +369,10 @@ cdef class BatchedTape:
     whose ``in_axes`` entry is None is one value shared by every point) and returns float64
     arrays with the leading axis N: the results of N single calls, bit for bit.  The points
     are swept in C, in blocks, with the GIL released; ``workers=k`` splits them across up
-    to k threads (fewer for a batch too small to pay for starting them).
+    to k threads (fewer for a batch too small to pay for starting them).  ``jvp``, ``vjp``,
+    ``jacobian``, ``hvp`` and ``hessian`` take a trailing direction with the leading axis N
+    too (one per point) and run point by point, each point with a single call's C sweeps
+    (_batch_higher.pxi), also without the GIL and on ``workers`` threads.
     """
     cdef Tape _tape
     cdef tuple _axes

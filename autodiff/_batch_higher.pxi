@@ -23,6 +23,8 @@
 from libc.stdlib cimport calloc
 
 cdef enum:
+    HIGHER_THREAD_WORK = 1 << 18    # point-instructions (~1 ms) a thread must get to be
+                                    # worth starting (as _batch.pxi's THREAD_WORK)
     H_JVP = 1
     H_VJP = 2
     H_JAC_FORWARD = 3
@@ -313,9 +315,10 @@ cdef _HigherCall _prepare_higher(Tape t, int kind, Py_ssize_t n, list arrays, tu
 
 cdef object _dispatch_higher(_HigherCall call, Py_ssize_t workers, Py_ssize_t per_point):
     """Run every point: contiguous ranges on workers - 1 threads and on this one (fewer
-    threads when a range would get less than THREAD_WORK point-instructions)."""
+    threads when a range would get less than HIGHER_THREAD_WORK point-instructions)."""
     cdef Py_ssize_t n = call.job.n_points
-    cdef Py_ssize_t k, count = min(workers, n, max(1, n * max(per_point, 1) // THREAD_WORK))
+    cdef Py_ssize_t work = n * max(per_point, 1)
+    cdef Py_ssize_t k, count = min(workers, n, max(1, work // HIGHER_THREAD_WORK))
     if count <= 0:
         return
     bounds = [n * k // count for k in range(count + 1)]

@@ -471,7 +471,8 @@ class BatchedTape:
     whose ``in_axes`` entry is None is one value shared by every point) and returns float64
     arrays with the leading axis N: the results of N single calls, bit for bit.
     ``workers`` splits the points across that many threads (the compiled engine); here it is
-    checked and the points run one after the other.
+    checked and the points run one after the other.  ``jvp``, ``vjp``, ``jacobian``, ``hvp``
+    and ``hessian`` take a trailing direction with the leading axis N too (one per point).
     """
     __slots__ = ("_tape", "_axes")
 
