@@ -237,11 +237,11 @@ cdef double* _matrix_pointer(object a, Py_ssize_t rows, Py_ssize_t cols) except?
 
 
 cdef _HigherCall _prepare_higher(Tape t, int kind, Py_ssize_t n, list arrays, tuple axes,
-                                 object dirs, object values, object out):
+                                 object dirs, object values, object out, Py_ssize_t width):
     """A call over n >= 1 points; arrays, dirs, values and out are checked C-contiguous
-    float64 (dirs and values may be None), out (n, columns) of the kind's layout."""
+    float64 (dirs and values may be None), out (n, width) of the kind's layout."""
     cdef _HigherCall call = _HigherCall()
-    cdef Py_ssize_t k, width, per_lane = 0
+    cdef Py_ssize_t k, per_lane = 0
     cdef double[::1] view
     call.tape = t
     call.arrays = arrays + [dirs, values, out]
@@ -266,14 +266,6 @@ cdef _HigherCall _prepare_higher(Tape t, int kind, Py_ssize_t n, list arrays, tu
     call.job.values = NULL
     if values is not None:
         call.job.values = _matrix_pointer(values, n, t.n_out)
-    if kind == H_JVP:
-        width = t.n_out
-    elif kind == H_VJP or kind == H_HVP:
-        width = t.n_dir
-    elif kind == H_HESSIAN:
-        width = t.n_dir * t.n_dir
-    else:
-        width = t.n_out * t.n_dir
     call.job.out = _matrix_pointer(out, n, width)
     # The workspace of the Tape method of the same kind, with its number of lanes.
     call.job.lanes = 1
@@ -364,7 +356,7 @@ cdef object _run_higher(Tape t, tuple axes, Py_ssize_t n, list arrays, object di
     values = np.empty((n, t.n_out), dtype=np.float64) if with_values else None
     out = np.empty((n, width), dtype=np.float64)
     if n > 0:
-        call = _prepare_higher(t, kind, n, arrays, axes, dirs, values, out)
+        call = _prepare_higher(t, kind, n, arrays, axes, dirs, values, out, width)
         _dispatch_higher(call, workers, per_point)
     return values, out
 
