@@ -369,7 +369,10 @@ cdef class BatchedTape:
     whose ``in_axes`` entry is None is one value shared by every point) and returns float64
     arrays with the leading axis N: the results of N single calls, bit for bit.  The points
     are swept in C, in blocks, with the GIL released; ``workers=k`` splits them across up
-    to k threads (fewer for a batch too small to pay for starting them).
+    to k threads (fewer for a batch too small to pay for starting them).  ``jvp``, ``vjp``,
+    ``jacobian``, ``hvp`` and ``hessian`` take a trailing direction with the leading axis N
+    too (one per point) and run point by point, each point with a single call's C sweeps
+    (_batch_higher.pxi), also without the GIL and on ``workers`` threads.
     """
     cdef Tape _tape
     cdef tuple _axes
@@ -437,3 +440,42 @@ cdef class BatchedTape:
     def grad(self, *args, workers=1):
         """The gradients at N points, each with a leading axis N."""
         return self.value_and_grad(*args, workers=workers)[1]
+
+    # Tangents and second order (_batch_higher.pxi): per point, the single call's sweeps.
+    # The trailing direction (tangent, cotangent, v) always has the leading axis N: one
+    # direction per point, whatever in_axes says of the arguments.
+
+    def jvp(self, *args, workers=1):
+        """``jvp(*args, tangents)`` -> ``(values, J . tangents)`` at N points.
+
+        ``tangents`` is structured like a single jvp's tangent with a leading axis N on
+        each part (an array of shape ``(N,) + shape`` per differentiated argument, a tuple
+        of them for tuple argnums).  Both results have shape ``(N,) + out_shape``; point i
+        is ``tape.jvp(*args_i, tangent_i)``, bit for bit."""
+        return _batched_jvp(self._tape, self._axes, args, workers)
+
+    def vjp(self, *args, workers=1):
+        """``vjp(*args, cotangents)`` -> ``(values, cotangents . J)`` at N points.
+
+        ``cotangents`` has shape ``(N,) + out_shape``; the second result is structured like
+        ``grad``'s, each part with a leading axis N.  Point i is ``tape.vjp(*args_i,
+        cotangent_i)``, bit for bit."""
+        return _batched_vjp(self._tape, self._axes, args, workers)
+
+    def jacobian(self, *args, workers=1):
+        """The Jacobians at N points: per differentiated argument an array of shape
+        ``(N,) + out_shape + arg_shape`` (a tuple of them for tuple argnums); point i is
+        ``tape.jacobian(*args_i)``, bit for bit (forward or reverse mode as it chooses)."""
+        return _batched_jacobian(self._tape, self._axes, args, workers)
+
+    def hvp(self, *args, workers=1):
+        """``hvp(*args, vs)`` -> ``H . v`` at N points (scalar tapes), structured like
+        ``grad``'s batched result; ``vs`` as ``jvp``'s tangents.  Point i is
+        ``tape.hvp(*args_i, v_i)``, bit for bit."""
+        return _batched_hvp(self._tape, self._axes, args, workers)
+
+    def hessian(self, *args, workers=1):
+        """The Hessians at N points (scalar tapes): ``(N,) + shape + shape`` for an int
+        argnums, else a tuple of tuples with blocks ``(N,) + shape_i + shape_j``; point i
+        is ``tape.hessian(*args_i)``, bit for bit."""
+        return _batched_hessian(self._tape, self._axes, args, workers)

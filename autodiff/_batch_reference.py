@@ -157,6 +157,120 @@ def _describe(shape):
     return "a number" if shape is None else f"an array of shape {tuple(shape)}"
 
 
+def _batched_part(value, trailing, n, what, name):
+    """value as a C-contiguous float64 array of shape (n, size): TypeError if it is not
+    real numbers, ValueError if its shape is not (n,) + trailing."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or a.dtype.kind not in "biuf":
+        got = type(value).__name__ + ("" if a is None else f" of dtype {a.dtype}")
+        raise TypeError(f"{what} of the batched tape of {name} must be an array of real "
+                        f"numbers with a leading axis of points, got {got}")
+    if a.ndim != 1 + len(trailing) or a.shape[1:] != trailing:
+        raise ValueError(f"{what} of the batched tape of {name} must have shape (N,) + "
+                         f"{trailing} (a leading axis of points, then the shape of what "
+                         f"it pairs with), got shape {a.shape}")
+    if a.shape[0] != n:
+        raise ValueError(f"{what} of the batched tape of {name} holds {a.shape[0]} points, "
+                         f"the arguments {n}")
+    size = 1
+    for d in trailing:
+        size *= d
+    return _c_doubles(a).reshape(n, size)
+
+
+def batch_directions(name, shapes, argnums, single, n, value, what):
+    """Batched tangents (``jvp``) or vectors (``hvp``): structured like a single call's,
+    each part with a leading axis of n points (always: one direction per point, whatever
+    in_axes says of the arguments), checked, as one C-contiguous float64 array of shape
+    (n, differentiated elements).  A wrong structure or type raises TypeError, a wrong
+    shape or number of points ValueError."""
+    if single:
+        parts = [value]
+    else:
+        if not isinstance(value, (tuple, list)):
+            raise TypeError(f"{what} of the batched tape of {name} must be a tuple of "
+                            f"{len(argnums)} arrays (one per differentiated argument, "
+                            f"argnums={tuple(argnums)}), got {type(value).__name__}")
+        if len(value) != len(argnums):
+            raise TypeError(f"{what} of the batched tape of {name} must have one item per "
+                            f"differentiated argument ({len(argnums)}, "
+                            f"argnums={tuple(argnums)}), got {len(value)}")
+        parts = list(value)
+    blocks = []
+    for i, (part, k) in enumerate(zip(parts, argnums)):
+        trailing = () if shapes[k] is None else tuple(shapes[k])
+        blocks.append(_batched_part(part, trailing, n, what if single else f"{what}[{i}]",
+                                    name))
+    if not blocks:
+        return np.zeros((n, 0), dtype=np.float64)
+    if len(blocks) == 1:
+        return blocks[0]
+    return _c_doubles(np.concatenate(blocks, axis=1))
+
+
+def batch_cotangent(name, out_shape, n, value, what):
+    """Batched cotangents (``vjp``): shape (n,) + out_shape, checked, as a C-contiguous
+    float64 array of shape (n, outputs)."""
+    trailing = () if out_shape is None else tuple(out_shape)
+    return _batched_part(value, trailing, n, what, name)
+
+
+def _blocks(shapes, argnums):
+    """(start, size, shape) of each differentiated argument's elements."""
+    blocks, start = [], 0
+    for k in argnums:
+        shape = () if shapes[k] is None else tuple(shapes[k])
+        size = 1
+        for d in shape:
+            size *= d
+        blocks.append((start, size, shape))
+        start += size
+    return blocks
+
+
+def batch_columns(matrix, n, lead, shapes, argnums, single):
+    """Cut an (n, rows * directions) array of per-point (rows, directions) matrices into
+    one array per differentiated argument of shape (n,) + lead + its shape; a tuple of
+    them for tuple argnums (the batched twin of _args.split_columns)."""
+    rows = 1
+    for d in lead:
+        rows *= d
+    blocks = _blocks(shapes, argnums)
+    m = matrix.reshape(n, rows, blocks[-1][0] + blocks[-1][1])
+    out = [np.ascontiguousarray(m[:, :, start:start + size]).reshape((n,) + lead + shape)
+           for start, size, shape in blocks]
+    return out[0] if single else tuple(out)
+
+
+def batch_hessian(matrix, n, shapes, argnums, single):
+    """Cut an (n, d * d) array of per-point Hessians into JAX's nested layout, each block
+    (n,) + shape_i + shape_j (the batched twin of _args.split_hessian)."""
+    blocks = _blocks(shapes, argnums)
+    d = blocks[-1][0] + blocks[-1][1]
+    m = matrix.reshape(n, d, d)
+    rows = tuple(tuple(np.ascontiguousarray(m[:, r0:r0 + rn, c0:c0 + cn])
+                       .reshape((n,) + rshape + cshape) for c0, cn, cshape in blocks)
+                 for r0, rn, rshape in blocks)
+    return rows[0][0] if single else rows
+
+
+def point_direction(shapes, argnums, single, dirs, i):
+    """Point i's tangent or v, as a single call takes it (the reference batch)."""
+    parts = []
+    for (start, size, _), k in zip(_blocks(shapes, argnums), argnums):
+        row = dirs[i, start:start + size]
+        parts.append(float(row[0]) if shapes[k] is None else row.reshape(shapes[k]).copy())
+    return parts[0] if single else tuple(parts)
+
+
+def point_cotangent(out_shape, dirs, i):
+    """Point i's cotangent, as a single call takes it (the reference batch)."""
+    return float(dirs[i, 0]) if out_shape is None else dirs[i].reshape(out_shape).copy()
+
+
 def point_args(shapes, axes, arrays, i):
     """The arguments of point i, as a single call takes them (the reference batch)."""
     args = []
@@ -357,7 +471,8 @@ class BatchedTape:
     whose ``in_axes`` entry is None is one value shared by every point) and returns float64
     arrays with the leading axis N: the results of N single calls, bit for bit.
     ``workers`` splits the points across that many threads (the compiled engine); here it is
-    checked and the points run one after the other.
+    checked and the points run one after the other.  ``jvp``, ``vjp``, ``jacobian``, ``hvp``
+    and ``hessian`` take a trailing direction with the leading axis N too (one per point).
     """
     __slots__ = ("_tape", "_axes")
 
@@ -417,3 +532,98 @@ class BatchedTape:
     def grad(self, *args, workers=1):
         """The gradients at N points, each with a leading axis N."""
         return self.value_and_grad(*args, workers=workers)[1]
+
+    # Tangents and second order: N single calls of the tape's method, stacked.  The
+    # trailing direction (tangent, cotangent, v) always has the leading axis N.
+
+    def _directed(self, args, workers, what, scalar):
+        """The checks, in the compiled engine's order: (n, points, last)."""
+        check_workers(workers)
+        t = self._tape
+        last = None
+        if what is not None:
+            if len(args) == 0:
+                raise TypeError(f"the batched tape's {what} takes the tape's "
+                                f"{len(t._shapes)} argument(s) and then the {what} vector, "
+                                f"each with a leading axis of points; got no arguments")
+            args, last = args[:-1], args[-1]
+        if scalar:
+            t._scalar_only(scalar)
+        n, arrays = batch_inputs(t._name, t._shapes, t._sizes, self._axes, args)
+        return n, [point_args(t._shapes, self._axes, arrays, i) for i in range(n)], last
+
+    def _stack(self, results, n, lead):
+        """Per-point results structured like grad's (per argnum) as batched arrays."""
+        t = self._tape
+        out = []
+        for j, k in enumerate(t._argnums):
+            shape = lead + (() if t._shapes[k] is None else tuple(t._shapes[k]))
+            a = np.empty((n,) + shape, dtype=np.float64)
+            for i, r in enumerate(results):
+                a[i] = r if t._single else r[j]
+            out.append(a)
+        return out[0] if t._single else tuple(out)
+
+    def jvp(self, *args, workers=1):
+        """``jvp(*args, tangents)`` -> ``(values, J . tangents)`` at N points (see the
+        compiled BatchedTape): point i is ``tape.jvp(*args_i, tangent_i)``."""
+        t = self._tape
+        t._check()
+        n, points, tangent = self._directed(args, workers, "jvp", None)
+        dirs = batch_directions(t._name, t._shapes, t._argnums, t._single, n, tangent,
+                                "the tangent")
+        results = [t.jvp(*p, point_direction(t._shapes, t._argnums, t._single, dirs, i))
+                   for i, p in enumerate(points)]
+        return (self._values_array([r[0] for r in results], n),
+                self._values_array([r[1] for r in results], n))
+
+    def vjp(self, *args, workers=1):
+        """``vjp(*args, cotangents)`` -> ``(values, cotangents . J)`` at N points (see the
+        compiled BatchedTape): point i is ``tape.vjp(*args_i, cotangent_i)``."""
+        t = self._tape
+        t._check()
+        n, points, cotangent = self._directed(args, workers, "vjp", None)
+        dirs = batch_cotangent(t._name, t._out_shape, n, cotangent, "the cotangent")
+        results = [t.vjp(*p, point_cotangent(t._out_shape, dirs, i))
+                   for i, p in enumerate(points)]
+        return (self._values_array([r[0] for r in results], n),
+                self._stack([r[1] for r in results], n, ()))
+
+    def jacobian(self, *args, workers=1):
+        """The Jacobians at N points (see the compiled BatchedTape): point i is
+        ``tape.jacobian(*args_i)``."""
+        t = self._tape
+        t._check()
+        n, points, _ = self._directed(args, workers, None, None)
+        lead = () if t._out_shape is None else tuple(t._out_shape)
+        return self._stack([t.jacobian(*p) for p in points], n, lead)
+
+    def hvp(self, *args, workers=1):
+        """``hvp(*args, vs)`` -> ``H . v`` at N points (see the compiled BatchedTape):
+        point i is ``tape.hvp(*args_i, v_i)``."""
+        t = self._tape
+        t._check()
+        n, points, v = self._directed(args, workers, "hvp", "hvp")
+        dirs = batch_directions(t._name, t._shapes, t._argnums, t._single, n, v, "v")
+        return self._stack([t.hvp(*p, point_direction(t._shapes, t._argnums, t._single,
+                                                      dirs, i))
+                            for i, p in enumerate(points)], n, ())
+
+    def hessian(self, *args, workers=1):
+        """The Hessians at N points (see the compiled BatchedTape): point i is
+        ``tape.hessian(*args_i)``."""
+        t = self._tape
+        t._check()
+        n, points, _ = self._directed(args, workers, None, "hessian")
+        results = [t.hessian(*p) for p in points]
+        shapes = [() if t._shapes[k] is None else tuple(t._shapes[k]) for k in t._argnums]
+        rows = []
+        for r, rshape in enumerate(shapes):
+            row = []
+            for c, cshape in enumerate(shapes):
+                a = np.empty((n,) + rshape + cshape, dtype=np.float64)
+                for i, h in enumerate(results):
+                    a[i] = h if t._single else h[r][c]
+                row.append(a)
+            rows.append(tuple(row))
+        return rows[0][0] if t._single else tuple(rows)

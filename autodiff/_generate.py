@@ -238,6 +238,9 @@ from autodiff._frontend import GradientCheckReport as GradientCheckReport
                       if not line.startswith(("__version__", "__all__")))
     tape = "\n".join(line for line in _body(os.path.join(HERE, "_replay.pyi")).splitlines()
                      if not line.startswith("__all__"))
+    # The reference's batched view is autodiff._batch_reference.BatchedTape, not a name of
+    # autodiff.reference: a private, typing-only name there.
+    tape = re.sub(r"\bBatchedTape\b", "_BatchedTape", tape)
     return "\n\n".join([head.rstrip("\n"), engine_body, front, tape]) + "\n"
 
 # --------------------------------------------------------------------------------------

@@ -1401,3 +1401,4 @@ cdef Tape _finish(Tape tape):
 
 include "_tape_pickle.pxi"
 include "_batch.pxi"
+include "_batch_higher.pxi"
