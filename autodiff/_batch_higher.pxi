@@ -5,9 +5,9 @@
 # local-derivative tangents and reverse passes seeded per output; blocking them over points
 # as _batch.pxi does for value_and_grad would be a second implementation of every kernel of
 # _sweeps.pxi.  Here each point runs the very kernels a single Tape call runs
-# (_forward, _tangents, _reverse, _hvp_forward, _hvp_reverse, _hvp_forward_lanes,
-# _hvp_reverse_lanes), in the same order, with the same seeds and, for the vector sweeps,
-# the same number of lanes (Tape._lanes), so each point's result is the single call's, bit
+# (_forward, _tangents, _reverse, _hvp_forward, _hvp_reverse, _hessian_chunked), in the
+# same order, with the same seeds and, for the vector sweeps, the same number of lanes
+# (Tape._lanes, _hessian_width), so each point's result is the single call's, bit
 # for bit, by construction.  What the batch saves is everything around the sweeps: the
 # Python call, the argument checks and conversions, the workspace pop and push and the
 # result objects, once per point; and the points run with the GIL released, on up to
@@ -74,7 +74,6 @@ cdef void _higher_point(const HigherJob* job, double* ws, Py_ssize_t i) noexcept
     cdef double* adj = ws + n_slots
     cdef double* T = ws + job.n_work
     cdef double* AT
-    cdef double* TL
     cdef Local* tl
     cdef unsigned char* reached
     cdef const double* d
@@ -144,25 +143,8 @@ cdef void _higher_point(const HigherJob* job, double* ws, Py_ssize_t i) noexcept
         for j in range(n_dir):
             o[j] = AT[cols[j]]
     elif job.kind == H_HESSIAN:
-        o = job.out + i * n_dir * n_dir
-        chunk = job.lanes
-        j0 = 0
-        while j0 < n_dir:
-            L = min(chunk, n_dir - j0)
-            AT = T + L * n_slots
-            TL = AT + L * n_slots
-            for j in range(n_dir):
-                for l in range(L):
-                    T[cols[j] * L + l] = 1.0 if j - j0 == l else 0.0
-            _hvp_forward_lanes(code, loc, TL, n_ops, ws, T, L, iact, base)
-            memset(adj, 0, n_slots * sizeof(double))
-            memset(AT, 0, L * n_slots * sizeof(double))
-            adj[job.root] = 1.0
-            _hvp_reverse_lanes(code, loc, TL, n_ops, adj, AT, L, iact, base)
-            for k in range(n_dir):
-                for l in range(L):
-                    o[k * n_dir + j0 + l] = AT[cols[k] * L + l]
-            j0 += chunk
+        _hessian_chunked(code, n_ops, n_slots, job.n_work, ws, iact, base, job.root, cols,
+                         n_dir, NULL, n_dir, job.out + i * n_dir * n_dir, job.lanes)
     if job.values != NULL:
         o = job.values + i * n_out
         for k in range(n_out):
@@ -279,9 +261,8 @@ cdef _HigherCall _prepare_higher(Tape t, int kind, Py_ssize_t n, list arrays, tu
         call.job.lanes = t._lanes(t.n_dir, t.n_slots)
         call.job.ws_size = t.n_work + call.job.lanes * t.n_slots
     else:
-        per_lane = 2 * t.n_slots + 2 * t.n_ops
-        call.job.lanes = t._lanes(max(t.n_dir, 1), per_lane)
-        call.job.ws_size = t.n_work + call.job.lanes * per_lane
+        call.job.lanes = _hessian_width(t.n_dir, t.n_slots)
+        call.job.ws_size = _hessian_workspace(t.n_work, t.n_ops, t.n_slots, call.job.lanes)
     call.job.kind = kind
     call.job.code = t.code
     call.job.constants = t.constants

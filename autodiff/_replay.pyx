@@ -823,44 +823,23 @@ cdef class Tape:
         H = matrix
         if n_dir == 0 or n_cols == 0:
             return matrix
-        W = _lane_width(n_cols)
-        while W > 1 and 2 * W * self.n_slots > MAX_WORKSPACE:
-            W //= 2
-        size = self.n_work + 3 * self.n_ops + 2 * W * self.n_slots + 8     # 8: TA's alignment
+        W = _hessian_width(n_cols, self.n_slots)
+        size = _hessian_workspace(self.n_work, self.n_ops, self.n_slots, W)
         ws = self._take_x(size)
         try:
             self._load(args, ws)
             if self.n_ops >= NOGIL_OPS:
                 with nogil:
-                    self._hessian_chunks(ws, S, n_cols, &H[0, 0], W)
+                    _hessian_chunked(self.code, self.n_ops, self.n_slots, self.n_work, ws,
+                                     self.act + self.n_slots, self.base, self.root, self.cols,
+                                     n_dir, S, n_cols, &H[0, 0], W)
             else:
-                self._hessian_chunks(ws, S, n_cols, &H[0, 0], W)
+                _hessian_chunked(self.code, self.n_ops, self.n_slots, self.n_work, ws,
+                                 self.act + self.n_slots, self.base, self.root, self.cols,
+                                 n_dir, S, n_cols, &H[0, 0], W)
         finally:
             self._give_x(ws, size)
         return matrix
-
-    cdef void _hessian_chunks(self, double* ws, const double* seed, Py_ssize_t n_cols,
-                              double* H, Py_ssize_t W) noexcept nogil:
-        """The sweeps of _hessian_matrix on its workspace (values, adjoints and locals first,
-        then sec: 3 n_ops second partials, then TA: 2 W n_slots lanes, from the next 64-byte
-        boundary so that a slot's lanes start a cache line); H (n_dir, n_cols)
-        in C order; seed NULL: the identity.  Chunks of W directions, then the remainder in
-        the narrowest kernel that holds it."""
-        cdef Py_ssize_t k, l, c0 = 0, L, w, n_dir = self.n_dir
-        cdef double* sec = ws + self.n_work
-        cdef double* TA = <double*>((<size_t>(sec + 3 * self.n_ops) + 63) & ~(<size_t>63))
-        cdef const double* ts
-        while c0 < n_cols:
-            L = min(W, n_cols - c0)
-            w = _lane_width(L)
-            _hessian_lanes(self.code, <Local*>(ws + 2 * self.n_slots), sec, self.n_ops, ws,
-                           ws + self.n_slots, TA, self.act + self.n_slots, self.base,
-                           self.root, self.cols, n_dir, seed, n_cols, c0, L, w, c0 == 0)
-            for k in range(n_dir):
-                ts = TA + 2 * w * self.cols[k] + w
-                for l in range(L):
-                    H[k * n_cols + c0 + l] = ts[l]
-            c0 += L
 
     def hessian(self, *args):
         """The dense Hessian at args (scalar tapes only), in JAX's layout: an array of shape

@@ -442,3 +442,44 @@ cdef inline Py_ssize_t _lane_width(Py_ssize_t n_cols) noexcept nogil:
     while W < n_cols and W < MAX_WIDTH:
         W *= 2
     return W
+
+
+cdef inline Py_ssize_t _hessian_width(Py_ssize_t n_cols, Py_ssize_t n_slots) noexcept nogil:
+    """The lane width of a Hessian sweep over n_cols directions: the narrowest kernel that
+    holds them, halved while the lanes would pass MAX_WORKSPACE doubles."""
+    cdef Py_ssize_t W = _lane_width(n_cols)
+    while W > 1 and 2 * W * n_slots > MAX_WORKSPACE:
+        W //= 2
+    return W
+
+
+cdef inline Py_ssize_t _hessian_workspace(Py_ssize_t n_work, Py_ssize_t n_ops,
+                                          Py_ssize_t n_slots, Py_ssize_t W) noexcept nogil:
+    """Doubles in a Hessian sweep's workspace: values, adjoints and locals (n_work), second
+    partials (3 n_ops), 2 W lanes per slot, and 8 for the lanes' 64-byte alignment."""
+    return n_work + 3 * n_ops + 2 * W * n_slots + 8
+
+
+cdef void _hessian_chunked(const Instr* code, Py_ssize_t n_ops, Py_ssize_t n_slots,
+                           Py_ssize_t n_work, double* ws, const unsigned char* iact,
+                           Py_ssize_t base, Py_ssize_t root, const Py_ssize_t* cols,
+                           Py_ssize_t n_dir, const double* seed, Py_ssize_t n_cols,
+                           double* H, Py_ssize_t W) noexcept nogil:
+    """H (n_dir, n_cols, C order) = the Hessian times seed (NULL: the identity), the inputs
+    already in ws (of _hessian_workspace doubles): chunks of W directions, then the
+    remainder in the narrowest kernel that holds it.  Tape.hessian, Tape.sparse_hessian
+    and the batched hessian all sweep through here."""
+    cdef Py_ssize_t k, l, c0 = 0, L, w
+    cdef double* sec = ws + n_work
+    cdef double* TA = <double*>((<size_t>(sec + 3 * n_ops) + 63) & ~(<size_t>63))
+    cdef const double* ts
+    while c0 < n_cols:
+        L = min(W, n_cols - c0)
+        w = _lane_width(L)
+        _hessian_lanes(code, <Local*>(ws + 2 * n_slots), sec, n_ops, ws, ws + n_slots, TA,
+                       iact, base, root, cols, n_dir, seed, n_cols, c0, L, w, c0 == 0)
+        for k in range(n_dir):
+            ts = TA + 2 * w * cols[k] + w
+            for l in range(L):
+                H[k * n_cols + c0 + l] = ts[l]
+        c0 += L
