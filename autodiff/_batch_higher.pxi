@@ -35,13 +35,9 @@ cdef enum:
 
 cdef struct HigherJob:
     int kind
-    const Instr* code
+    TapeView view                   # the tape's code, sizes, outputs, directions, activity
     const double* constants
-    Py_ssize_t n_ops, n_slots, n_inputs, base, root, n_out, n_work
-    const Py_ssize_t* outs
-    const unsigned char* act        # n_slots + n_ops: slot activity, then iact
-    const Py_ssize_t* cols          # per direction: its slot
-    Py_ssize_t n_dir
+    Py_ssize_t n_inputs
     Py_ssize_t n_args
     const Py_ssize_t* offset
     const Py_ssize_t* size
@@ -55,100 +51,42 @@ cdef struct HigherJob:
     double* out                     # see _higher_point
 
 
-@cython.cdivision(True)
 cdef void _higher_point(const HigherJob* job, double* ws, Py_ssize_t i) noexcept nogil:
     """Point i's result, its arguments already in ws's input slots.
 
     out is (N, n_out) for jvp, (N, n_dir) for vjp and hvp, (N, n_out, n_dir) for the
-    Jacobian and (N, n_dir, n_dir) for the Hessian.  Each branch is the body of the Tape
-    method of the same name (_replay.pyx), written into the point's row."""
-    cdef Py_ssize_t n_slots = job.n_slots, n_ops = job.n_ops, base = job.base
-    cdef Py_ssize_t n_dir = job.n_dir, n_out = job.n_out
-    cdef Py_ssize_t j, k, l, L, j0, chunk
-    cdef const Instr* code = job.code
-    cdef const Py_ssize_t* cols = job.cols
-    cdef const Py_ssize_t* outs = job.outs
-    cdef const unsigned char* act = job.act
-    cdef const unsigned char* iact = job.act + n_slots
-    cdef Local* loc = <Local*>(ws + 2 * n_slots)
-    cdef double* adj = ws + n_slots
-    cdef double* T = ws + job.n_work
-    cdef double* AT
-    cdef Local* tl
-    cdef unsigned char* reached
-    cdef const double* d
+    Jacobian and (N, n_dir, n_dir) for the Hessian.  Each branch runs the sweeps of the
+    Tape method of the same name (_sweeps.pxi), into the point's row."""
+    cdef const TapeView* v = &job.view
+    cdef Py_ssize_t j, k, n_dir = v.n_dir, n_out = v.n_out
+    cdef const double* r
     cdef double* o
     if job.kind == H_JVP:
-        d = job.dirs + i * n_dir
-        for j in range(n_dir):
-            T[cols[j]] = d[j]
-        _forward(code, loc, n_ops, ws, base)
-        _tangents(code, loc, n_ops, T, 1, iact, base)
-        o = job.out + i * n_out
-        for k in range(n_out):
-            o[k] = T[outs[k]] if act[outs[k]] else 0.0
+        _jvp_point(v, ws, job.dirs + i * n_dir, job.out + i * n_out)
     elif job.kind == H_VJP:
-        d = job.dirs + i * n_out
-        _forward(code, loc, n_ops, ws, base)
-        memset(adj, 0, n_slots * sizeof(double))
-        for k in range(n_out):
-            adj[outs[k]] += d[k]
-        _reverse(code, loc, n_ops - 1, adj, iact, base, NULL)
+        _vjp_point(v, ws, job.dirs + i * n_out)
+        r = ws + v.n_slots                      # the adjoints
         o = job.out + i * n_dir
         for j in range(n_dir):
-            o[j] = adj[cols[j]]
+            o[j] = r[v.cols[j]]
     elif job.kind == H_JAC_FORWARD:
-        o = job.out + i * n_out * n_dir
-        _forward(code, loc, n_ops, ws, base)
-        chunk = job.lanes
-        j0 = 0
-        while j0 < n_dir:
-            L = min(chunk, n_dir - j0)
-            for j in range(n_dir):
-                for l in range(L):
-                    T[cols[j] * L + l] = 1.0 if j - j0 == l else 0.0
-            _tangents(code, loc, n_ops, T, L, iact, base)
-            for k in range(n_out):
-                if act[outs[k]]:
-                    for l in range(L):
-                        o[k * n_dir + j0 + l] = T[outs[k] * L + l]
-                else:
-                    for l in range(L):
-                        o[k * n_dir + j0 + l] = 0.0
-            j0 += chunk
+        _jacobian_forward(v, ws, NULL, n_dir, job.lanes, job.out + i * n_out * n_dir)
     elif job.kind == H_JAC_REVERSE:
-        o = job.out + i * n_out * n_dir
-        reached = <unsigned char*>T
-        _forward(code, loc, n_ops, ws, base)
-        for k in range(n_out):
-            memset(adj, 0, n_slots * sizeof(double))
-            memset(reached, 0, n_slots)
-            adj[outs[k]] = 1.0
-            reached[outs[k]] = 1
-            _reverse(code, loc, outs[k] - base, adj, iact, base, reached)
-            for j in range(n_dir):
-                o[k * n_dir + j] = adj[cols[j]]
+        _jacobian_reverse(v, ws, job.out + i * n_out * n_dir)
     elif job.kind == H_HVP:
-        d = job.dirs + i * n_dir
-        AT = T + n_slots                    # the adjoints' tangents
-        tl = <Local*>(AT + n_slots)
-        for j in range(n_dir):
-            T[cols[j]] = d[j]
-        _hvp_forward(code, loc, tl, n_ops, ws, T, iact, base)
-        memset(adj, 0, n_slots * sizeof(double))
-        memset(AT, 0, n_slots * sizeof(double))
-        adj[job.root] = 1.0
-        _hvp_reverse(code, loc, tl, n_ops, adj, AT, iact, base)
+        _hvp_point(v, ws, job.dirs + i * n_dir)
+        r = ws + v.n_work + v.n_slots           # the adjoints' tangents
         o = job.out + i * n_dir
         for j in range(n_dir):
-            o[j] = AT[cols[j]]
+            o[j] = r[v.cols[j]]
     elif job.kind == H_HESSIAN:
-        _hessian_chunked(code, n_ops, n_slots, job.n_work, ws, iact, base, job.root, cols,
-                         n_dir, NULL, n_dir, job.out + i * n_dir * n_dir, job.lanes)
+        _hessian_chunked(v.code, v.n_ops, v.n_slots, v.n_work, ws, v.act + v.n_slots, v.base,
+                         v.root, v.cols, n_dir, NULL, n_dir, job.out + i * n_dir * n_dir,
+                         job.lanes)
     if job.values != NULL:
         o = job.values + i * n_out
         for k in range(n_out):
-            o[k] = ws[outs[k]]
+            o[k] = ws[v.outs[k]]
 
 
 cdef int _higher_points(const HigherJob* job, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
@@ -162,7 +100,7 @@ cdef int _higher_points(const HigherJob* job, Py_ssize_t first, Py_ssize_t last)
     ws = <double*>calloc(max(job.ws_size, 1), sizeof(double))
     if ws == NULL:
         return -1
-    memcpy(ws + job.n_inputs, job.constants, (job.base - job.n_inputs) * sizeof(double))
+    memcpy(ws + job.n_inputs, job.constants, (job.view.base - job.n_inputs) * sizeof(double))
     for k in range(job.n_args):
         if not job.batched[k] and job.size[k] > 0:
             memcpy(ws + job.offset[k], job.inputs[k], job.size[k] * sizeof(double))
@@ -264,19 +202,9 @@ cdef _HigherCall _prepare_higher(Tape t, int kind, Py_ssize_t n, list arrays, tu
         call.job.lanes = _hessian_width(t.n_dir, t.n_slots)
         call.job.ws_size = _hessian_workspace(t.n_work, t.n_ops, t.n_slots, call.job.lanes)
     call.job.kind = kind
-    call.job.code = t.code
+    t._view(&call.job.view)
     call.job.constants = t.constants
-    call.job.n_ops = t.n_ops
-    call.job.n_slots = t.n_slots
     call.job.n_inputs = t.n_inputs
-    call.job.base = t.base
-    call.job.root = t.root
-    call.job.n_out = t.n_out
-    call.job.n_work = t.n_work
-    call.job.outs = t.outs
-    call.job.act = t.act
-    call.job.cols = t.cols
-    call.job.n_dir = t.n_dir
     call.job.n_args = t.n_args
     call.job.offset = t.offset
     call.job.size = t.size

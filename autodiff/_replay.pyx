@@ -524,6 +524,20 @@ cdef class Tape:
             L //= 2
         return max(L, 1)
 
+    cdef void _view(self, TapeView* v):
+        """The read-only part of the tape that one point's sweeps read (_sweeps.pxi)."""
+        v.code = self.code
+        v.n_ops = self.n_ops
+        v.n_slots = self.n_slots
+        v.n_work = self.n_work
+        v.base = self.base
+        v.root = self.root
+        v.n_out = self.n_out
+        v.n_dir = self.n_dir
+        v.outs = self.outs
+        v.cols = self.cols
+        v.act = self.act
+
     cdef object _outputs(self, const double* vals):
         """The outputs from a workspace's values: a float, or a float64 array of out_shape."""
         cdef Py_ssize_t k
@@ -611,12 +625,11 @@ cdef class Tape:
         result has the shape of the value (a float for a scalar function).  One forward
         sweep; inputs outside argnums do not vary.
         """
-        cdef Py_ssize_t j, k, n_dir
+        cdef Py_ssize_t n_dir
         cdef double* ws
-        cdef double* t
-        cdef Local* loc
         cdef double[::1] tv
         cdef double[::1] out
+        cdef TapeView view
         self._check()
         self._prepare()
         primals, tangent = self._split(args, "jvp")
@@ -631,14 +644,9 @@ cdef class Tape:
         ws = self._take_x(self.n_work + self.n_slots)
         try:
             self._load(primals, ws)
-            loc = <Local*>(ws + 2 * self.n_slots)
-            t = ws + self.n_work
-            for j in range(n_dir):
-                t[self.cols[j]] = tv[j]
-            _forward(self.code, loc, self.n_ops, ws, self.base)
-            _tangents(self.code, loc, self.n_ops, t, 1, self.act + self.n_slots, self.base)
-            for k in range(self.n_out):
-                out[k] = t[self.outs[k]] if self.act[self.outs[k]] else 0.0
+            self._view(&view)
+            _jvp_point(&view, ws, &tv[0] if n_dir > 0 else NULL,
+                       &out[0] if self.n_out > 0 else NULL)
             value = self._outputs(ws)
         finally:
             self._give_x(ws, self.n_work + self.n_slots)
@@ -653,11 +661,9 @@ cdef class Tape:
         result is structured like ``grad``'s.  One reverse sweep seeded with the cotangent
         at every output; ``vjp(*args, 1.0)`` of a scalar tape is its gradient, bit for bit.
         """
-        cdef Py_ssize_t k
         cdef double* ws
-        cdef double* adjoint
-        cdef Local* loc
         cdef double[::1] cv
+        cdef TapeView view
         self._check()
         self._prepare()
         primals, cotangent = self._split(args, "vjp")
@@ -667,16 +673,10 @@ cdef class Tape:
         ws = self._take()
         try:
             self._load(primals, ws)
-            loc = <Local*>(ws + 2 * self.n_slots)
-            adjoint = ws + self.n_slots
-            _forward(self.code, loc, self.n_ops, ws, self.base)
-            memset(adjoint, 0, self.n_slots * sizeof(double))
-            for k in range(self.n_out):
-                adjoint[self.outs[k]] += cv[k]
-            _reverse(self.code, loc, self.n_ops - 1, adjoint, self.act + self.n_slots,
-                     self.base, NULL)
+            self._view(&view)
+            _vjp_point(&view, ws, &cv[0] if self.n_out > 0 else NULL)
             value = self._outputs(ws)
-            grads = self._grads(adjoint)
+            grads = self._grads(ws + self.n_slots)
         finally:
             self._give(ws)
         return value, grads
@@ -684,56 +684,30 @@ cdef class Tape:
     cdef object _jacobian_matrix(self, tuple args):
         """The (n_out, n_dir) Jacobian: forward vector mode when there are fewer directions
         than outputs, else one reverse sweep per output."""
-        cdef Py_ssize_t i, j, k, l, L, j0, chunk, n_dir = self.n_dir, n_out = self.n_out, size
+        cdef Py_ssize_t L = 1, size
         cdef double* ws
-        cdef double* T
-        cdef unsigned char* reached
-        cdef Local* loc
         cdef double[:, ::1] J
-        cdef const unsigned char* iact = self.act + self.n_slots
-        matrix = np.zeros((n_out, n_dir), dtype=np.float64)
+        cdef TapeView view
+        cdef bint forward = self.n_dir < self.n_out
+        matrix = np.zeros((self.n_out, self.n_dir), dtype=np.float64)
         J = matrix
-        if n_dir < n_out:
-            L = self._lanes(n_dir, self.n_slots)
+        if forward:
+            L = self._lanes(self.n_dir, self.n_slots)
             size = self.n_work + L * self.n_slots
-            ws = self._take_x(size)
-            try:
-                self._load(args, ws)
-                loc = <Local*>(ws + 2 * self.n_slots)
-                T = ws + self.n_work
-                _forward(self.code, loc, self.n_ops, ws, self.base)
-                chunk = L
-                for j0 in range(0, n_dir, chunk):
-                    L = min(chunk, n_dir - j0)
-                    for j in range(n_dir):
-                        for l in range(L):
-                            T[self.cols[j] * L + l] = 1.0 if j - j0 == l else 0.0
-                    _tangents(self.code, loc, self.n_ops, T, L, iact, self.base)
-                    for k in range(n_out):
-                        if self.act[self.outs[k]]:
-                            for l in range(L):
-                                J[k, j0 + l] = T[self.outs[k] * L + l]
-            finally:
-                self._give_x(ws, size)
         else:
             size = self.n_work + self.n_slots
-            ws = self._take_x(size)
-            try:
-                self._load(args, ws)
-                loc = <Local*>(ws + 2 * self.n_slots)
-                reached = <unsigned char*>(ws + self.n_work)
-                _forward(self.code, loc, self.n_ops, ws, self.base)
-                for k in range(n_out):
-                    memset(ws + self.n_slots, 0, self.n_slots * sizeof(double))
-                    memset(reached, 0, self.n_slots)
-                    ws[self.n_slots + self.outs[k]] = 1.0
-                    reached[self.outs[k]] = 1
-                    _reverse(self.code, loc, self.outs[k] - self.base, ws + self.n_slots,
-                             iact, self.base, reached)
-                    for j in range(n_dir):
-                        J[k, j] = ws[self.n_slots + self.cols[j]]
-            finally:
-                self._give_x(ws, size)
+        ws = self._take_x(size)
+        try:
+            self._load(args, ws)
+            self._view(&view)
+            if self.n_out == 0 or self.n_dir == 0:
+                pass                    # nothing to sweep for: the arguments are checked
+            elif forward:
+                _jacobian_forward(&view, ws, NULL, self.n_dir, L, &J[0, 0])
+            else:
+                _jacobian_reverse(&view, ws, &J[0, 0])
+        finally:
+            self._give_x(ws, size)
         return matrix
 
     def jacobian(self, *args):
@@ -758,13 +732,11 @@ cdef class Tape:
         tangents along v and the tangents of the locals (from the second partials), then
         one reverse sweep of adjoints and their tangents.  For SciPy's ``hessp``.
         """
-        cdef Py_ssize_t j, n_dir
+        cdef Py_ssize_t n_dir
         cdef double* ws
-        cdef Local* loc
-        cdef Local* tl
-        cdef double* t
-        cdef double* adjt
+        cdef const double* d
         cdef double[::1] vv
+        cdef TapeView view
         self._check()
         self._scalar_only("hvp")
         self._prepare()
@@ -776,31 +748,17 @@ cdef class Tape:
         ws = self._take_x(2 * self.n_work)
         try:
             self._load(primals, ws)
-            loc = <Local*>(ws + 2 * self.n_slots)
-            t = ws + self.n_work
-            adjt = t + self.n_slots
-            tl = <Local*>(adjt + self.n_slots)
-            for j in range(n_dir):
-                t[self.cols[j]] = vv[j]
+            self._view(&view)
+            d = &vv[0] if n_dir > 0 else NULL
             if self.n_ops >= NOGIL_OPS:
                 with nogil:
-                    self._hvp_sweeps(ws, loc, t, adjt, tl)
+                    _hvp_point(&view, ws, d)
             else:
-                self._hvp_sweeps(ws, loc, t, adjt, tl)
-            grads = self._grads(adjt)
+                _hvp_point(&view, ws, d)
+            grads = self._grads(ws + self.n_work + self.n_slots)
         finally:
             self._give_x(ws, 2 * self.n_work)
         return grads
-
-    cdef void _hvp_sweeps(self, double* ws, Local* loc, double* t, double* adjt,
-                          Local* tl) noexcept nogil:
-        cdef const unsigned char* iact = self.act + self.n_slots
-        cdef double* adj = ws + self.n_slots
-        _hvp_forward(self.code, loc, tl, self.n_ops, ws, t, iact, self.base)
-        memset(adj, 0, self.n_slots * sizeof(double))
-        memset(adjt, 0, self.n_slots * sizeof(double))
-        adj[self.root] = 1.0
-        _hvp_reverse(self.code, loc, tl, self.n_ops, adj, adjt, iact, self.base)
 
     cdef object _hessian_matrix(self, tuple args, object seed):
         """H . seed (n_dir, n_cols) by vector forward-over-reverse sweeps (see the lane
@@ -855,36 +813,26 @@ cdef class Tape:
         return _args.split_hessian(matrix, self.shapes, self.argnums, self.single)
 
     cdef object _compressed_jacobian(self, tuple args, object seed):
-        """J . seed (n_out, n_colours) by forward vector sweeps, lanes in chunks."""
-        cdef Py_ssize_t j, k, l, L, c0, chunk, n_dir = self.n_dir, n_out = self.n_out, n_cols, size
+        """J . seed (n_out, n_colours) by forward vector sweeps, lanes in chunks; seed is
+        C-contiguous float64 (a prepared plan's)."""
+        cdef Py_ssize_t L, n_cols, size
         cdef double* ws
-        cdef double* T
-        cdef Local* loc
         cdef double[:, ::1] J
         cdef const double[:, ::1] S = seed
-        cdef const unsigned char* iact = self.act + self.n_slots
-        n_cols = seed.shape[1]
-        matrix = np.zeros((n_out, n_cols), dtype=np.float64)
+        cdef TapeView view
+        if S.shape[0] != self.n_dir:
+            raise ValueError("the seed matrix has the wrong number of rows")
+        n_cols = S.shape[1]
+        matrix = np.zeros((self.n_out, n_cols), dtype=np.float64)
         J = matrix
         L = self._lanes(max(n_cols, 1), self.n_slots)
         size = self.n_work + L * self.n_slots
         ws = self._take_x(size)
         try:
             self._load(args, ws)
-            loc = <Local*>(ws + 2 * self.n_slots)
-            T = ws + self.n_work
-            _forward(self.code, loc, self.n_ops, ws, self.base)
-            chunk = L
-            for c0 in range(0, n_cols, chunk):
-                L = min(chunk, n_cols - c0)
-                for j in range(n_dir):
-                    for l in range(L):
-                        T[self.cols[j] * L + l] = S[j, c0 + l]
-                _tangents(self.code, loc, self.n_ops, T, L, iact, self.base)
-                for k in range(n_out):
-                    if self.act[self.outs[k]]:
-                        for l in range(L):
-                            J[k, c0 + l] = T[self.outs[k] * L + l]
+            self._view(&view)
+            if self.n_out > 0 and n_cols > 0 and self.n_dir > 0:
+                _jacobian_forward(&view, ws, &S[0, 0], n_cols, L, &J[0, 0])
         finally:
             self._give_x(ws, size)
         return matrix

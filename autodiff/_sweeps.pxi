@@ -133,6 +133,103 @@ cdef void _reverse(const Instr* code, const Local* loc, Py_ssize_t last, double*
             adjoint[p.b] += g * loc[i].db
 
 
+# One point's sweeps, on a workspace whose inputs (and constants) are loaded: the bodies of
+# Tape.jvp, vjp, jacobian and hvp, and of the batched methods (_batch_higher.pxi), which
+# call them per point.  A TapeView is the read-only part of a tape they need.
+cdef struct TapeView:
+    const Instr* code
+    Py_ssize_t n_ops, n_slots, n_work, base, root, n_out, n_dir
+    const Py_ssize_t* outs          # per output: its slot
+    const Py_ssize_t* cols          # per direction: its slot
+    const unsigned char* act        # n_slots + n_ops: slot activity, then iact
+
+
+cdef void _jvp_point(const TapeView* v, double* ws, const double* d,
+                     double* o) noexcept nogil:
+    """o (n_out) = J d, d (n_dir) the tangent; ws has n_work + n_slots doubles."""
+    cdef Py_ssize_t j, k
+    cdef Local* loc = <Local*>(ws + 2 * v.n_slots)
+    cdef double* t = ws + v.n_work
+    for j in range(v.n_dir):
+        t[v.cols[j]] = d[j]
+    _forward(v.code, loc, v.n_ops, ws, v.base)
+    _tangents(v.code, loc, v.n_ops, t, 1, v.act + v.n_slots, v.base)
+    for k in range(v.n_out):
+        o[k] = t[v.outs[k]] if v.act[v.outs[k]] else 0.0
+
+
+cdef void _vjp_point(const TapeView* v, double* ws, const double* c) noexcept nogil:
+    """c (n_out) the cotangent; the adjoints are left at ws + n_slots (n_work doubles)."""
+    cdef Py_ssize_t k
+    cdef Local* loc = <Local*>(ws + 2 * v.n_slots)
+    cdef double* adjoint = ws + v.n_slots
+    _forward(v.code, loc, v.n_ops, ws, v.base)
+    memset(adjoint, 0, v.n_slots * sizeof(double))
+    for k in range(v.n_out):
+        adjoint[v.outs[k]] += c[k]
+    _reverse(v.code, loc, v.n_ops - 1, adjoint, v.act + v.n_slots, v.base, NULL)
+
+
+cdef void _jacobian_forward(const TapeView* v, double* ws, const double* seed,
+                            Py_ssize_t n_cols, Py_ssize_t chunk, double* o) noexcept nogil:
+    """o (n_out, n_cols, C order) = J seed, seed (n_dir, n_cols, C order) or NULL for the
+    identity: forward vector sweeps of up to chunk lanes (ws: n_work + chunk n_slots)."""
+    cdef Py_ssize_t j, k, l, L, c0 = 0
+    cdef Local* loc = <Local*>(ws + 2 * v.n_slots)
+    cdef double* T = ws + v.n_work
+    _forward(v.code, loc, v.n_ops, ws, v.base)
+    while c0 < n_cols:
+        L = min(chunk, n_cols - c0)
+        for j in range(v.n_dir):
+            for l in range(L):
+                if seed == NULL:
+                    T[v.cols[j] * L + l] = 1.0 if j - c0 == l else 0.0
+                else:
+                    T[v.cols[j] * L + l] = seed[j * n_cols + c0 + l]
+        _tangents(v.code, loc, v.n_ops, T, L, v.act + v.n_slots, v.base)
+        for k in range(v.n_out):
+            for l in range(L):
+                o[k * n_cols + c0 + l] = T[v.outs[k] * L + l] if v.act[v.outs[k]] else 0.0
+        c0 += L
+
+
+cdef void _jacobian_reverse(const TapeView* v, double* ws, double* o) noexcept nogil:
+    """o (n_out, n_dir, C order) = J, one reverse sweep per output over the instructions
+    it reaches (ws: n_work + n_slots)."""
+    cdef Py_ssize_t j, k
+    cdef Local* loc = <Local*>(ws + 2 * v.n_slots)
+    cdef double* adj = ws + v.n_slots
+    cdef unsigned char* reached = <unsigned char*>(ws + v.n_work)
+    _forward(v.code, loc, v.n_ops, ws, v.base)
+    for k in range(v.n_out):
+        memset(adj, 0, v.n_slots * sizeof(double))
+        memset(reached, 0, v.n_slots)
+        adj[v.outs[k]] = 1.0
+        reached[v.outs[k]] = 1
+        _reverse(v.code, loc, v.outs[k] - v.base, adj, v.act + v.n_slots, v.base, reached)
+        for j in range(v.n_dir):
+            o[k * v.n_dir + j] = adj[v.cols[j]]
+
+
+cdef void _hvp_point(const TapeView* v, double* ws, const double* d) noexcept nogil:
+    """H d, d (n_dir) the direction: forward-over-reverse (_hvp_forward, _hvp_reverse);
+    the adjoints' tangents are left at ws + n_work + n_slots (ws: 2 n_work doubles)."""
+    cdef Py_ssize_t j
+    cdef Local* loc = <Local*>(ws + 2 * v.n_slots)
+    cdef double* adj = ws + v.n_slots
+    cdef double* t = ws + v.n_work
+    cdef double* adjt = t + v.n_slots
+    cdef Local* tl = <Local*>(adjt + v.n_slots)
+    cdef const unsigned char* iact = v.act + v.n_slots
+    for j in range(v.n_dir):
+        t[v.cols[j]] = d[j]
+    _hvp_forward(v.code, loc, tl, v.n_ops, ws, t, iact, v.base)
+    memset(adj, 0, v.n_slots * sizeof(double))
+    memset(adjt, 0, v.n_slots * sizeof(double))
+    adj[v.root] = 1.0
+    _hvp_reverse(v.code, loc, tl, v.n_ops, adj, adjt, iact, v.base)
+
+
 cdef void _hvp_forward(const Instr* code, Local* loc, Local* tl, Py_ssize_t n_ops,
                        double* vals, double* t, const unsigned char* iact,
                        Py_ssize_t base) noexcept nogil:
