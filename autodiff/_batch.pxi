@@ -36,6 +36,41 @@ cdef enum:
     THREAD_WORK = 1 << 18           # point-instructions (~1 ms) a thread must get to be
                                     # worth starting: a small batch runs on fewer threads
 
+# What the backward sweep adds, per point j, to the adjoint row t of an operand: one byte
+# of the plan per operand of each instruction (_plan_terms).  The single call adds
+# g * local to an adjoint cleared to 0.0; each term below is that sum, bit for bit:
+cdef enum:
+    TERM_NONE = 0       # nothing: a constant's adjoint, or that of an argument whose
+                        # gradient is not asked for (no one reads it)
+    TERM_PLUS = 1       # t + g: ADD's locals are 1.0, and g * 1.0 is g exactly (inf, nan,
+                        # -0.0 and subnormals included)
+    TERM_MINUS = 2      # t - g: SUB's db is -1.0; g * -1.0 is -g exactly, and IEEE 754
+                        # defines t - g as t + (-g), signed zeros included
+    TERM_TIMES = 3      # t + g * l: l a stored local, or MUL's other operand (its local)
+    TERM_FIRST = 4      # added to one of the above: the first term an adjoint gets in the
+                        # sweep, 0.0 + ... where the single call has 0.0 (memset) + ...; so
+                        # no adjoint row needs clearing per block (0.0 + -0.0 is +0.0, as
+                        # there), only those that no instruction writes (_plan_terms)
+
+
+cdef extern from *:
+    """
+    /* Restrict-qualified rows: a row of a block is written through one pointer only, so
+       the compiler vectorises the loops over the points of a block without checking
+       for overlap at run time (autodiff/_batch.pxi). */
+    #if defined(_MSC_VER)
+    #  define AUTODIFF_RESTRICT __restrict
+    #elif defined(__GNUC__) || defined(__clang__)
+    #  define AUTODIFF_RESTRICT __restrict__
+    #else
+    #  define AUTODIFF_RESTRICT
+    #endif
+    typedef double* AUTODIFF_RESTRICT autodiff_row;
+    typedef const double* AUTODIFF_RESTRICT autodiff_const_row;
+    """
+    ctypedef double* autodiff_row
+    ctypedef const double* autodiff_const_row
+
 
 cdef struct BatchJob:
     const Instr* code
@@ -55,85 +90,178 @@ cdef struct BatchJob:
     double** grads                  # per gradient: (N, size of its argument)
 
 
+# The loops over the points of a block.  The rows passed to one call never overlap: an
+# instruction's result slot comes after its operands' slots, and the value, local and
+# adjoint rows are in different arrays (operand rows may be the same row, only read).
+
 @cython.cdivision(True)
-cdef void _forward_block(const Instr* code, Py_ssize_t n_ops, double* vals, double* da,
+cdef inline void _rule_rows(int op, autodiff_const_row x, autodiff_const_row y,
+                            autodiff_row out, autodiff_row la, autodiff_row lb,
+                            Py_ssize_t n) noexcept nogil:
+    """out[j] = the binary rule op at (x[j], y[j]), its local derivatives to la[j], lb[j]."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        out[j] = _binary_rule(op, x[j], y[j], &la[j], &lb[j])
+
+
+cdef inline void _value_rows(int op, autodiff_const_row x, autodiff_const_row y,
+                             autodiff_row out, Py_ssize_t n) noexcept nogil:
+    """out[j] = the value of the rule op (ADD, SUB or MUL) at (x[j], y[j]): their local
+    derivatives are 1.0, -1.0 or the operands, which the backward sweep knows unstored."""
+    cdef Py_ssize_t j
+    cdef double unused_a, unused_b
+    for j in range(n):
+        out[j] = _binary_rule(op, x[j], y[j], &unused_a, &unused_b)
+
+
+cdef inline void _add_term(int term, autodiff_row t, autodiff_const_row g,
+                           autodiff_const_row l, Py_ssize_t n) noexcept nogil:
+    """t[j] gets the term of the plan (TERM_...) for j < n."""
+    cdef Py_ssize_t j
+    if term == TERM_TIMES:
+        for j in range(n):
+            t[j] = t[j] + g[j] * l[j]
+    elif term == TERM_TIMES + TERM_FIRST:
+        for j in range(n):
+            t[j] = 0.0 + g[j] * l[j]
+    elif term == TERM_PLUS:
+        for j in range(n):
+            t[j] = t[j] + g[j]
+    elif term == TERM_PLUS + TERM_FIRST:
+        for j in range(n):
+            t[j] = 0.0 + g[j]
+    elif term == TERM_MINUS:
+        for j in range(n):
+            t[j] = t[j] - g[j]
+    elif term == TERM_MINUS + TERM_FIRST:
+        for j in range(n):
+            t[j] = 0.0 - g[j]
+
+
+cdef inline unsigned char _plan_term(int term, Py_ssize_t s, unsigned char* mark) noexcept nogil:
+    """The term for an operand in slot s (mark: 1 its adjoint is read, 2 it was written)."""
+    if not mark[s] & 1:
+        return TERM_NONE
+    if mark[s] & 2:
+        return term
+    mark[s] |= 2
+    return term + TERM_FIRST
+
+
+cdef Py_ssize_t _plan_terms(const BatchJob* job, unsigned char* plan, unsigned char* mark,
+                            Py_ssize_t* zero) noexcept nogil:
+    """The backward sweep's plan: per instruction i, the terms for its operands (plan[2 i]
+    and plan[2 i + 1]); zero[...] the adjoints that are read but that no instruction
+    writes (to clear per block).  Returns how many.  mark: n_slots bytes of scratch."""
+    cdef Py_ssize_t i, s, k, e, n_zero = 0
+    cdef const Instr* p
+    cdef int op, ta, tb
+    memset(mark, 0, job.n_slots)
+    for s in range(job.base, job.n_slots):          # every g is read
+        mark[s] = 1
+    for i in range(job.n_grads):                    # the inputs whose gradient is asked for
+        k = job.grad_arg[i]
+        for e in range(job.size[k]):
+            mark[job.offset[k] + e] = 1
+    if mark[job.root]:
+        mark[job.root] = 3                          # set to 1.0 per block
+    for i in range(job.n_ops - 1, -1, -1):
+        p = &job.code[i]
+        op = p.op
+        if op == BINARY + ADD:
+            ta = TERM_PLUS;  tb = TERM_PLUS
+        elif op == BINARY + SUB:
+            ta = TERM_PLUS;  tb = TERM_MINUS
+        else:
+            ta = TERM_TIMES; tb = TERM_TIMES
+        plan[2 * i] = _plan_term(ta, p.a, mark)
+        plan[2 * i + 1] = _plan_term(tb, p.b, mark) if op >= BINARY else TERM_NONE
+    for s in range(job.n_slots):
+        if mark[s] == 1:
+            zero[n_zero] = s
+            n_zero += 1
+    return n_zero
+
+
+@cython.cdivision(True)
+cdef void _forward_block(const Instr* code, Py_ssize_t n_ops, double** rows, double* da,
                          double* db, Py_ssize_t base, Py_ssize_t B, Py_ssize_t bn) noexcept nogil:
-    """_forward for points 0 .. bn - 1 of a block (instruction outside, points inside)."""
+    """_forward for points 0 .. bn - 1 of a block (instruction outside, points inside).
+
+    rows[s]: slot s's values (a row of the workspace, or of an input or output array).
+    ADD, SUB and MUL store no local derivatives (see _backward_block)."""
     cdef Py_ssize_t i, j
     cdef const Instr* p
     cdef const double* x
     cdef const double* y
     cdef double* out
     cdef double* la
-    cdef double* lb
     cdef int op
     for i in range(n_ops):
         p = &code[i]
         op = p.op
-        x = vals + p.a * B
-        y = vals + p.b * B
-        out = vals + (base + i) * B
-        la = da + i * B
-        lb = db + i * B
+        x = rows[p.a]
+        y = rows[p.b]
+        out = rows[base + i]
         # A constant opcode folds _binary_rule to its row: the same expressions, unrolled.
         if op == BINARY + ADD:
-            for j in range(bn):
-                out[j] = _binary_rule(ADD, x[j], y[j], &la[j], &lb[j])
+            _value_rows(ADD, x, y, out, bn)
         elif op == BINARY + MUL:
-            for j in range(bn):
-                out[j] = _binary_rule(MUL, x[j], y[j], &la[j], &lb[j])
+            _value_rows(MUL, x, y, out, bn)
         elif op == BINARY + SUB:
-            for j in range(bn):
-                out[j] = _binary_rule(SUB, x[j], y[j], &la[j], &lb[j])
+            _value_rows(SUB, x, y, out, bn)
         elif op == BINARY + DIV:
-            for j in range(bn):
-                out[j] = _binary_rule(DIV, x[j], y[j], &la[j], &lb[j])
+            _rule_rows(DIV, x, y, out, da + i * B, db + i * B, bn)
         elif op == POWC:
+            la = da + i * B
             for j in range(bn):
                 out[j] = _power_const(x[j], y[j], &la[j])
         elif op < BINARY:
+            la = da + i * B
             for j in range(bn):
                 out[j] = _unary_rule(op, x[j], &la[j])
         else:
-            op = op - BINARY
-            for j in range(bn):
-                out[j] = _binary_rule(op, x[j], y[j], &la[j], &lb[j])
+            _rule_rows(op - BINARY, x, y, out, da + i * B, db + i * B, bn)
 
 
-cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, double* adj, const double* da,
-                          const double* db, Py_ssize_t n_slots, Py_ssize_t base,
-                          Py_ssize_t root, Py_ssize_t B, Py_ssize_t bn) noexcept nogil:
-    """_backward for points 0 .. bn - 1 of a block: per point, the same sums in the same order."""
-    cdef Py_ssize_t i, j
+cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, const unsigned char* plan,
+                          double** rows, double** arows, const double* da, const double* db,
+                          Py_ssize_t base, Py_ssize_t B, Py_ssize_t bn) noexcept nogil:
+    """_backward for points 0 .. bn - 1 of a block: per point, the same sums in the same
+    order, as the plan's terms (_plan_terms).  arows[s]: slot s's adjoints; the root's
+    row holds 1.0 and the plan's zero rows 0.0."""
+    cdef Py_ssize_t i
     cdef const Instr* p
     cdef const double* g
-    cdef const double* l
-    cdef double* t
-    memset(adj, 0, n_slots * B * sizeof(double))
-    t = adj + root * B
-    for j in range(bn):
-        t[j] = 1.0
+    cdef const double* la
+    cdef const double* lb
     for i in range(n_ops - 1, -1, -1):
         p = &code[i]
-        g = adj + (base + i) * B
-        t = adj + p.a * B
-        l = da + i * B
-        for j in range(bn):
-            t[j] += g[j] * l[j]
-        if p.op >= BINARY:
-            t = adj + p.b * B
-            l = db + i * B
-            for j in range(bn):
-                t[j] += g[j] * l[j]
+        g = arows[base + i]
+        if p.op == BINARY + MUL:        # MUL's local derivatives are the other operand
+            la = rows[p.b]
+            lb = rows[p.a]
+        else:
+            la = da + i * B
+            lb = db + i * B
+        if plan[2 * i]:
+            _add_term(plan[2 * i], arows[p.a], g, la, bn)
+        if plan[2 * i + 1]:
+            _add_term(plan[2 * i + 1], arows[p.b], g, lb, bn)
 
 
 cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
     """Blocks first .. last - 1 of the points, in a workspace of this call's own.
 
     Returns 0, or -1 if the workspace cannot be allocated (nothing written then).
+
+    A batched argument of one number per point is read in place, a scalar f's value is
+    written straight to the values array, and the adjoints of an argument of one number
+    per point are summed straight in its gradient array: rows[s] and arows[s] point
+    there for the block.  Other slots live in the workspace.
     """
     cdef Py_ssize_t B = job.block, n_slots = job.n_slots, n_ops = job.n_ops
-    cdef Py_ssize_t blk, start, bn, j, e, k, s, off, o, g
+    cdef Py_ssize_t blk, start, bn, j, e, k, s, off, o, g, z, n_zero = 0
     cdef double* ws
     cdef double* vals
     cdef double* adj
@@ -142,16 +270,49 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
     cdef double* row
     cdef double* dst
     cdef const double* src
+    cdef double** rows
+    cdef double** arows
+    cdef Py_ssize_t* zero
+    cdef unsigned char* plan
+    cdef unsigned char* mark
+    cdef unsigned char* direct
+    cdef char* aux
     cdef double v
+    cdef bint value_direct, root_read = False
     if first >= last:
         return 0
     ws = <double*>malloc((2 * n_slots + 2 * n_ops) * B * sizeof(double))
-    if ws == NULL:
+    aux = <char*>malloc(2 * n_slots * sizeof(double*) + n_slots * sizeof(Py_ssize_t)
+                        + 2 * n_ops + n_slots + job.n_grads + 1)
+    if ws == NULL or aux == NULL:
+        free(ws)
+        free(aux)
         return -1
     vals = ws
     adj = ws + n_slots * B
     da = adj + n_slots * B
     db = da + n_ops * B
+    rows = <double**>aux
+    arows = rows + n_slots
+    zero = <Py_ssize_t*>(arows + n_slots)
+    plan = <unsigned char*>(zero + n_slots)
+    mark = plan + 2 * n_ops
+    direct = mark + n_slots
+    for s in range(n_slots):
+        rows[s] = vals + s * B
+        arows[s] = adj + s * B
+    if job.backward:
+        n_zero = _plan_terms(job, plan, mark, zero)
+        root_read = mark[job.root] & 1
+        # A gradient of one number per point collects its adjoints in place (only the
+        # first of repeated argnums: the others copy it).
+        memset(mark, 0, n_slots)
+        for g in range(job.n_grads):
+            k = job.grad_arg[g]
+            direct[g] = job.size[k] == 1 and not mark[job.offset[k]]
+            if job.size[k] == 1:
+                mark[job.offset[k]] = 1
+    value_direct = job.n_out == 1 and job.root >= job.base
     # What every point shares, once: the constants and the arguments without a batch axis.
     for s in range(job.base - job.n_inputs):
         v = job.constants[s]
@@ -173,40 +334,48 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
                 s = job.size[k]
                 off = job.offset[k]
                 src = job.inputs[k] + start * s
+                if s == 1:              # a number per point: read in place
+                    rows[off] = <double*>src
+                    continue
                 for e in range(s):
                     row = vals + (off + e) * B
-                    if s == 1:          # a number per point: a contiguous copy
-                        for j in range(bn):
-                            row[j] = src[j]
-                    else:
-                        for j in range(bn):
-                            row[j] = src[j * s + e]
-        _forward_block(job.code, n_ops, vals, da, db, job.base, B, bn)
+                    for j in range(bn):
+                        row[j] = src[j * s + e]
+        if value_direct:
+            rows[job.root] = job.values + start
+        _forward_block(job.code, n_ops, rows, da, db, job.base, B, bn)
         s = job.n_out
-        for o in range(s):
-            row = vals + job.outs[o] * B
-            dst = job.values + start * s + o
-            if s == 1:
-                for j in range(bn):
-                    dst[j] = row[j]
-            else:
+        if not value_direct:
+            for o in range(s):
+                row = rows[job.outs[o]]
+                dst = job.values + start * s + o
                 for j in range(bn):
                     dst[j * s] = row[j]
         if job.backward:
-            _backward_block(job.code, n_ops, adj, da, db, n_slots, job.base, job.root, B, bn)
             for g in range(job.n_grads):
+                if direct[g]:
+                    arows[job.offset[job.grad_arg[g]]] = job.grads[g] + start
+            for z in range(n_zero):
+                row = arows[zero[z]]
+                for j in range(bn):
+                    row[j] = 0.0
+            if root_read:
+                row = arows[job.root]
+                for j in range(bn):
+                    row[j] = 1.0
+            _backward_block(job.code, n_ops, plan, rows, arows, da, db, job.base, B, bn)
+            for g in range(job.n_grads):
+                if direct[g]:
+                    continue
                 k = job.grad_arg[g]
                 s = job.size[k]
                 off = job.offset[k]
                 for e in range(s):
-                    row = adj + (off + e) * B
+                    row = arows[off + e]
                     dst = job.grads[g] + start * s + e
-                    if s == 1:
-                        for j in range(bn):
-                            dst[j] = row[j]
-                    else:
-                        for j in range(bn):
-                            dst[j * s] = row[j]
+                    for j in range(bn):
+                        dst[j * s] = row[j]
+    free(aux)
     free(ws)
     return 0
 
