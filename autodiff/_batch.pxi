@@ -100,8 +100,11 @@ cdef inline void _rule_rows(int op, autodiff_const_row x, autodiff_const_row y,
                             Py_ssize_t n) noexcept nogil:
     """out[j] = the binary rule op at (x[j], y[j]), its local derivatives to la[j], lb[j]."""
     cdef Py_ssize_t j
+    cdef double a, b
     for j in range(n):
-        out[j] = _binary_rule(op, x[j], y[j], &la[j], &lb[j])
+        out[j] = _binary_rule(op, x[j], y[j], &a, &b)
+        la[j] = a
+        lb[j] = b
 
 
 cdef inline void _value_rows(int op, autodiff_const_row x, autodiff_const_row y,
@@ -114,28 +117,92 @@ cdef inline void _value_rows(int op, autodiff_const_row x, autodiff_const_row y,
         out[j] = _binary_rule(op, x[j], y[j], &unused_a, &unused_b)
 
 
-cdef inline void _add_term(int term, autodiff_row t, autodiff_const_row g,
-                           autodiff_const_row l, Py_ssize_t n) noexcept nogil:
-    """t[j] gets the term of the plan (TERM_...) for j < n."""
+cdef inline double _term(int term, double t, double g, double l) noexcept nogil:
+    """An adjoint t after the term of the plan (TERM_...) with g and the local l."""
+    if term & TERM_FIRST:
+        t = 0.0
+    term = term & ~TERM_FIRST
+    if term == TERM_PLUS:
+        return t + g
+    if term == TERM_MINUS:
+        return t - g
+    return t + g * l
+
+
+# The loops load t[j] and l[j] only where the (constant) term reads them.
+
+cdef inline void _term_rows(int term, autodiff_row t, autodiff_const_row g,
+                            autodiff_const_row l, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t j
+    cdef bint old = not term & TERM_FIRST, times = term & ~TERM_FIRST == TERM_TIMES
+    for j in range(n):
+        t[j] = _term(term, t[j] if old else 0.0, g[j], l[j] if times else 0.0)
+
+
+cdef inline void _pair_rows(int ta, int tb, autodiff_row t, autodiff_row u,
+                            autodiff_const_row g, autodiff_const_row la,
+                            autodiff_const_row lb, Py_ssize_t n) noexcept nogil:
+    """Both operands' terms in one pass over g (rows t and u distinct: per point, a's
+    term then b's, the single call's order)."""
+    cdef Py_ssize_t j
+    cdef double gj
+    cdef bint old_a = not ta & TERM_FIRST, times_a = ta & ~TERM_FIRST == TERM_TIMES
+    cdef bint old_b = not tb & TERM_FIRST, times_b = tb & ~TERM_FIRST == TERM_TIMES
+    for j in range(n):
+        gj = g[j]
+        t[j] = _term(ta, t[j] if old_a else 0.0, gj, la[j] if times_a else 0.0)
+        u[j] = _term(tb, u[j] if old_b else 0.0, gj, lb[j] if times_b else 0.0)
+
+
+cdef void _add_term(int term, double* t, const double* g, const double* l,
+                    Py_ssize_t n) noexcept nogil:
+    """t[j] gets the term (TERM_...) for j < n: one loop per term."""
     if term == TERM_TIMES:
-        for j in range(n):
-            t[j] = t[j] + g[j] * l[j]
+        _term_rows(TERM_TIMES, t, g, l, n)
     elif term == TERM_TIMES + TERM_FIRST:
-        for j in range(n):
-            t[j] = 0.0 + g[j] * l[j]
+        _term_rows(TERM_TIMES + TERM_FIRST, t, g, l, n)
     elif term == TERM_PLUS:
-        for j in range(n):
-            t[j] = t[j] + g[j]
+        _term_rows(TERM_PLUS, t, g, l, n)
     elif term == TERM_PLUS + TERM_FIRST:
-        for j in range(n):
-            t[j] = 0.0 + g[j]
+        _term_rows(TERM_PLUS + TERM_FIRST, t, g, l, n)
     elif term == TERM_MINUS:
-        for j in range(n):
-            t[j] = t[j] - g[j]
+        _term_rows(TERM_MINUS, t, g, l, n)
     elif term == TERM_MINUS + TERM_FIRST:
-        for j in range(n):
-            t[j] = 0.0 - g[j]
+        _term_rows(TERM_MINUS + TERM_FIRST, t, g, l, n)
+
+
+cdef void _add_terms(int ta, int tb, double* t, double* u, const double* g,
+                     const double* la, const double* lb, Py_ssize_t n) noexcept nogil:
+    """The terms ta to t and tb to u (distinct rows) for j < n: one loop for the pairs
+    of ADD, SUB and the products, else one loop each."""
+    cdef int F = TERM_FIRST, P = TERM_PLUS, M = TERM_MINUS, T = TERM_TIMES
+    if ta == T and tb == T:
+        _pair_rows(T, T, t, u, g, la, lb, n)
+    elif ta == T + F and tb == T:
+        _pair_rows(T + F, T, t, u, g, la, lb, n)
+    elif ta == T and tb == T + F:
+        _pair_rows(T, T + F, t, u, g, la, lb, n)
+    elif ta == T + F and tb == T + F:
+        _pair_rows(T + F, T + F, t, u, g, la, lb, n)
+    elif ta == P and tb == P:
+        _pair_rows(P, P, t, u, g, la, lb, n)
+    elif ta == P + F and tb == P:
+        _pair_rows(P + F, P, t, u, g, la, lb, n)
+    elif ta == P and tb == P + F:
+        _pair_rows(P, P + F, t, u, g, la, lb, n)
+    elif ta == P + F and tb == P + F:
+        _pair_rows(P + F, P + F, t, u, g, la, lb, n)
+    elif ta == P and tb == M:
+        _pair_rows(P, M, t, u, g, la, lb, n)
+    elif ta == P + F and tb == M:
+        _pair_rows(P + F, M, t, u, g, la, lb, n)
+    elif ta == P and tb == M + F:
+        _pair_rows(P, M + F, t, u, g, la, lb, n)
+    elif ta == P + F and tb == M + F:
+        _pair_rows(P + F, M + F, t, u, g, la, lb, n)
+    else:
+        _add_term(ta, t, g, la, n)
+        _add_term(tb, u, g, lb, n)
 
 
 cdef inline unsigned char _plan_term(int term, Py_ssize_t s, unsigned char* mark) noexcept nogil:
@@ -235,6 +302,7 @@ cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, const unsigned ch
     cdef const double* g
     cdef const double* la
     cdef const double* lb
+    cdef int ta, tb
     for i in range(n_ops - 1, -1, -1):
         p = &code[i]
         g = arows[base + i]
@@ -244,10 +312,15 @@ cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, const unsigned ch
         else:
             la = da + i * B
             lb = db + i * B
-        if plan[2 * i]:
-            _add_term(plan[2 * i], arows[p.a], g, la, bn)
-        if plan[2 * i + 1]:
-            _add_term(plan[2 * i + 1], arows[p.b], g, lb, bn)
+        ta = plan[2 * i]
+        tb = plan[2 * i + 1]
+        if ta and tb and p.a != p.b:
+            _add_terms(ta, tb, arows[p.a], arows[p.b], g, la, lb, bn)
+        else:                           # one operand, or x op x: a's term, then b's
+            if ta:
+                _add_term(ta, arows[p.a], g, la, bn)
+            if tb:
+                _add_term(tb, arows[p.b], g, lb, bn)
 
 
 cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
