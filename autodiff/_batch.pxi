@@ -36,40 +36,247 @@ cdef enum:
     THREAD_WORK = 1 << 18           # point-instructions (~1 ms) a thread must get to be
                                     # worth starting: a small batch runs on fewer threads
 
-# What the backward sweep adds, per point j, to the adjoint row t of an operand: one byte
-# of the plan per operand of each instruction (_plan_terms).  The single call adds
-# g * local to an adjoint cleared to 0.0; each term below is that sum, bit for bit:
-cdef enum:
-    TERM_NONE = 0       # nothing: a constant's adjoint, or that of an argument whose
-                        # gradient is not asked for (no one reads it)
-    TERM_PLUS = 1       # t + g: ADD's locals are 1.0, and g * 1.0 is g exactly (inf, nan,
-                        # -0.0 and subnormals included)
-    TERM_MINUS = 2      # t - g: SUB's db is -1.0; g * -1.0 is -g exactly, and IEEE 754
-                        # defines t - g as t + (-g), signed zeros included
-    TERM_TIMES = 3      # t + g * l: l a stored local, or MUL's other operand (its local)
-    TERM_FIRST = 4      # added to one of the above: the first term an adjoint gets in the
-                        # sweep, 0.0 + ... where the single call has 0.0 (memset) + ...; so
-                        # no adjoint row needs clearing per block (0.0 + -0.0 is +0.0, as
-                        # there), only those that no instruction writes (_plan_terms)
-
-
+# The loops over the points of a block for ADD, SUB, MUL, DIV and the backward terms are
+# C (below), in two copies where the compiler can make them: portable (SSE2 on x86-64) and
+# AVX2, chosen once at import by the CPU (__builtin_cpu_supports).  Both copies compute
+# the same IEEE operations in the same order per point (vector lanes are independent, and
+# -ffp-contract=off keeps fused multiply-adds out of both), so the bits do not depend on
+# which one runs; AUTODIFF_NO_AVX2=1 in the environment at import keeps the portable one.
+# The AVX2 copy is built by GCC for x86-64 Linux only (the wheels' compiler there); other
+# compilers and platforms build the portable loops alone.
+#
+# ADD, SUB, MUL and DIV compute the expressions of their rows of _binary_rule (_rules.pxd),
+# written out: a + b, a - b, a * b; a / b with the locals 1.0 / b and -(y / b).  ADD, SUB
+# and MUL store no local derivatives: the backward sweep knows them.  What the backward
+# sweep adds, per point j, to the adjoint row t of an operand is one byte of the plan per
+# operand of each instruction (_plan_terms).  The single call adds g * local to an adjoint
+# cleared to 0.0; each term is that sum, bit for bit:
+#   TERM_NONE   nothing: a constant's adjoint, or that of an argument whose gradient is not
+#               asked for (no one reads it)
+#   TERM_PLUS   t + g: ADD's locals are 1.0, and g * 1.0 is g exactly (inf, nan, -0.0 and
+#               subnormals included)
+#   TERM_MINUS  t - g: SUB's db is -1.0; g * -1.0 is -g exactly, and IEEE 754 defines
+#               t - g as t + (-g), signed zeros included
+#   TERM_TIMES  t + g * l: l a stored local, or MUL's other operand (its local)
+#   TERM_FIRST  added to one of the above: the first term an adjoint gets in the sweep,
+#               0.0 + ... where the single call has 0.0 (memset) + ...; so no adjoint row
+#               needs clearing per block (0.0 + -0.0 is +0.0, as there), only those that
+#               no instruction writes (_plan_terms)
+# Rows passed to one loop never overlap (restrict): an instruction's result slot comes
+# after its operands' slots, and value, local and adjoint rows are in different arrays
+# (operand rows may be one row, only read).  A loop over both operands of an instruction
+# (autodiff_pair_rows) is used only for two distinct slots.
 cdef extern from *:
     """
-    /* Restrict-qualified rows: a row of a block is written through one pointer only, so
-       the compiler vectorises the loops over the points of a block without checking
-       for overlap at run time (autodiff/_batch.pxi). */
     #if defined(_MSC_VER)
     #  define AUTODIFF_RESTRICT __restrict
+    #  define AUTODIFF_INLINE static __forceinline
     #elif defined(__GNUC__) || defined(__clang__)
     #  define AUTODIFF_RESTRICT __restrict__
+    #  define AUTODIFF_INLINE static inline __attribute__((always_inline))
     #else
     #  define AUTODIFF_RESTRICT
+    #  define AUTODIFF_INLINE static inline
     #endif
-    typedef double* AUTODIFF_RESTRICT autodiff_row;
-    typedef const double* AUTODIFF_RESTRICT autodiff_const_row;
+    #if defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \\
+        && defined(__x86_64__) && defined(__linux__)
+    #  define AUTODIFF_HAVE_AVX2 1
+    #else
+    #  define AUTODIFF_HAVE_AVX2 0
+    #endif
+
+    enum { AUTODIFF_TERM_NONE = 0, AUTODIFF_TERM_PLUS = 1, AUTODIFF_TERM_MINUS = 2,
+           AUTODIFF_TERM_TIMES = 3, AUTODIFF_TERM_FIRST = 4 };
+    enum { AUTODIFF_VALUE_ADD = 0, AUTODIFF_VALUE_SUB = 1, AUTODIFF_VALUE_MUL = 2 };
+    #define AUTODIFF_PAIR(a, b) ((a) * 8 + (b))
+
+    AUTODIFF_INLINE double autodiff_term(int term, double t, double g, double l) {
+        if (term & AUTODIFF_TERM_FIRST) t = 0.0;
+        switch (term & ~AUTODIFF_TERM_FIRST) {
+        case AUTODIFF_TERM_PLUS: return t + g;
+        case AUTODIFF_TERM_MINUS: return t - g;
+        default: return t + g * l;
+        }
+    }
+
+    /* The loops, for a constant term or op: t[j] and l[j] are loaded only if read. */
+    AUTODIFF_INLINE void autodiff_term_loop(int term, double* AUTODIFF_RESTRICT t,
+            const double* AUTODIFF_RESTRICT g, const double* AUTODIFF_RESTRICT l,
+            Py_ssize_t n) {
+        const int old = !(term & AUTODIFF_TERM_FIRST);
+        const int times = (term & ~AUTODIFF_TERM_FIRST) == AUTODIFF_TERM_TIMES;
+        Py_ssize_t j;
+        for (j = 0; j < n; j++)
+            t[j] = autodiff_term(term, old ? t[j] : 0.0, g[j], times ? l[j] : 0.0);
+    }
+
+    AUTODIFF_INLINE void autodiff_pair_loop(int ta, int tb, double* AUTODIFF_RESTRICT t,
+            double* AUTODIFF_RESTRICT u, const double* AUTODIFF_RESTRICT g,
+            const double* AUTODIFF_RESTRICT la, const double* AUTODIFF_RESTRICT lb,
+            Py_ssize_t n) {
+        const int old_a = !(ta & AUTODIFF_TERM_FIRST), old_b = !(tb & AUTODIFF_TERM_FIRST);
+        const int times_a = (ta & ~AUTODIFF_TERM_FIRST) == AUTODIFF_TERM_TIMES;
+        const int times_b = (tb & ~AUTODIFF_TERM_FIRST) == AUTODIFF_TERM_TIMES;
+        Py_ssize_t j;
+        for (j = 0; j < n; j++) {
+            double gj = g[j];
+            t[j] = autodiff_term(ta, old_a ? t[j] : 0.0, gj, times_a ? la[j] : 0.0);
+            u[j] = autodiff_term(tb, old_b ? u[j] : 0.0, gj, times_b ? lb[j] : 0.0);
+        }
+    }
+
+    AUTODIFF_INLINE void autodiff_value_loop(int op, const double* AUTODIFF_RESTRICT x,
+            const double* AUTODIFF_RESTRICT y, double* AUTODIFF_RESTRICT out, Py_ssize_t n) {
+        Py_ssize_t j;
+        for (j = 0; j < n; j++)
+            out[j] = op == AUTODIFF_VALUE_ADD ? x[j] + y[j]
+                   : op == AUTODIFF_VALUE_SUB ? x[j] - y[j] : x[j] * y[j];
+    }
+
+    /* The bodies of the entry points: a switch to the loop of each constant. */
+    AUTODIFF_INLINE void autodiff_value_body(int op, const double* x, const double* y,
+                                             double* out, Py_ssize_t n) {
+        switch (op) {
+        case AUTODIFF_VALUE_ADD: autodiff_value_loop(AUTODIFF_VALUE_ADD, x, y, out, n); break;
+        case AUTODIFF_VALUE_SUB: autodiff_value_loop(AUTODIFF_VALUE_SUB, x, y, out, n); break;
+        default: autodiff_value_loop(AUTODIFF_VALUE_MUL, x, y, out, n); break;
+        }
+    }
+
+    AUTODIFF_INLINE void autodiff_div_body(const double* AUTODIFF_RESTRICT x,
+            const double* AUTODIFF_RESTRICT y, double* AUTODIFF_RESTRICT out,
+            double* AUTODIFF_RESTRICT la, double* AUTODIFF_RESTRICT lb, Py_ssize_t n) {
+        Py_ssize_t j;
+        for (j = 0; j < n; j++) {
+            double a = x[j], b = y[j], v = a / b;
+            out[j] = v;
+            la[j] = 1.0 / b;
+            lb[j] = -(v / b);
+        }
+    }
+
+    AUTODIFF_INLINE void autodiff_term_body(int term, double* t, const double* g,
+                                            const double* l, Py_ssize_t n) {
+        switch (term) {
+        #define AUTODIFF_CASE(T) case T: autodiff_term_loop(T, t, g, l, n); break;
+        AUTODIFF_CASE(AUTODIFF_TERM_TIMES)
+        AUTODIFF_CASE(AUTODIFF_TERM_TIMES + AUTODIFF_TERM_FIRST)
+        AUTODIFF_CASE(AUTODIFF_TERM_PLUS)
+        AUTODIFF_CASE(AUTODIFF_TERM_PLUS + AUTODIFF_TERM_FIRST)
+        AUTODIFF_CASE(AUTODIFF_TERM_MINUS)
+        AUTODIFF_CASE(AUTODIFF_TERM_MINUS + AUTODIFF_TERM_FIRST)
+        #undef AUTODIFF_CASE
+        default: break;
+        }
+    }
+
+    AUTODIFF_INLINE void autodiff_pair_body(int ta, int tb, double* t, double* u,
+            const double* g, const double* la, const double* lb, Py_ssize_t n) {
+        enum { P = AUTODIFF_TERM_PLUS, M = AUTODIFF_TERM_MINUS, T = AUTODIFF_TERM_TIMES,
+               F = AUTODIFF_TERM_FIRST };
+        switch (AUTODIFF_PAIR(ta, tb)) {
+        #define AUTODIFF_CASE(A, B) \\
+            case AUTODIFF_PAIR(A, B): autodiff_pair_loop(A, B, t, u, g, la, lb, n); break;
+        AUTODIFF_CASE(T, T) AUTODIFF_CASE(T + F, T) AUTODIFF_CASE(T, T + F)
+        AUTODIFF_CASE(T + F, T + F)
+        AUTODIFF_CASE(P, P) AUTODIFF_CASE(P + F, P) AUTODIFF_CASE(P, P + F)
+        AUTODIFF_CASE(P + F, P + F)
+        AUTODIFF_CASE(P, M) AUTODIFF_CASE(P + F, M) AUTODIFF_CASE(P, M + F)
+        AUTODIFF_CASE(P + F, M + F)
+        #undef AUTODIFF_CASE
+        default:
+            autodiff_term_body(ta, t, g, la, n);
+            autodiff_term_body(tb, u, g, lb, n);
+        }
+    }
+
+    /* Each entry point twice: portable, and (where built) AVX2. */
+    #define AUTODIFF_KERNELS(SUFFIX, ATTRIBUTE)                                        \\
+    ATTRIBUTE static void autodiff_value_rows_##SUFFIX(int op, const double* x,        \\
+            const double* y, double* out, Py_ssize_t n) {                              \\
+        autodiff_value_body(op, x, y, out, n); }                                       \\
+    ATTRIBUTE static void autodiff_div_rows_##SUFFIX(const double* x, const double* y, \\
+            double* out, double* la, double* lb, Py_ssize_t n) {                       \\
+        autodiff_div_body(x, y, out, la, lb, n); }                                     \\
+    ATTRIBUTE static void autodiff_term_rows_##SUFFIX(int term, double* t,             \\
+            const double* g, const double* l, Py_ssize_t n) {                          \\
+        autodiff_term_body(term, t, g, l, n); }                                        \\
+    ATTRIBUTE static void autodiff_pair_rows_##SUFFIX(int ta, int tb, double* t,       \\
+            double* u, const double* g, const double* la, const double* lb,            \\
+            Py_ssize_t n) {                                                            \\
+        autodiff_pair_body(ta, tb, t, u, g, la, lb, n); }
+
+    #define AUTODIFF_PORTABLE
+    AUTODIFF_KERNELS(base, AUTODIFF_PORTABLE)
+    #if AUTODIFF_HAVE_AVX2
+    AUTODIFF_KERNELS(avx2, __attribute__((target("avx2"))))
+    #endif
+
+    /* Set once at import, with the GIL, before any batched call; only read after. */
+    static int autodiff_batch_avx2 = 0;
+
+    static int autodiff_batch_init(int allow_avx2) {
+    #if AUTODIFF_HAVE_AVX2
+        __builtin_cpu_init();
+        autodiff_batch_avx2 = allow_avx2 && __builtin_cpu_supports("avx2");
+    #else
+        (void)allow_avx2;
+    #endif
+        return autodiff_batch_avx2;
+    }
+
+    #if AUTODIFF_HAVE_AVX2
+    #  define AUTODIFF_DISPATCH(NAME, ARGS) \\
+        if (autodiff_batch_avx2) NAME##_avx2 ARGS; else NAME##_base ARGS;
+    #else
+    #  define AUTODIFF_DISPATCH(NAME, ARGS) NAME##_base ARGS;
+    #endif
+
+    static void autodiff_value_rows(int op, const double* x, const double* y,
+                                    double* out, Py_ssize_t n) {
+        AUTODIFF_DISPATCH(autodiff_value_rows, (op, x, y, out, n))
+    }
+    static void autodiff_div_rows(const double* x, const double* y, double* out,
+                                  double* la, double* lb, Py_ssize_t n) {
+        AUTODIFF_DISPATCH(autodiff_div_rows, (x, y, out, la, lb, n))
+    }
+    static void autodiff_term_rows(int term, double* t, const double* g, const double* l,
+                                   Py_ssize_t n) {
+        AUTODIFF_DISPATCH(autodiff_term_rows, (term, t, g, l, n))
+    }
+    static void autodiff_pair_rows(int ta, int tb, double* t, double* u, const double* g,
+                                   const double* la, const double* lb, Py_ssize_t n) {
+        AUTODIFF_DISPATCH(autodiff_pair_rows, (ta, tb, t, u, g, la, lb, n))
+    }
     """
-    ctypedef double* autodiff_row
-    ctypedef const double* autodiff_const_row
+    enum:
+        TERM_NONE "AUTODIFF_TERM_NONE"
+        TERM_PLUS "AUTODIFF_TERM_PLUS"
+        TERM_MINUS "AUTODIFF_TERM_MINUS"
+        TERM_TIMES "AUTODIFF_TERM_TIMES"
+        TERM_FIRST "AUTODIFF_TERM_FIRST"
+        VALUE_ADD "AUTODIFF_VALUE_ADD"
+        VALUE_SUB "AUTODIFF_VALUE_SUB"
+        VALUE_MUL "AUTODIFF_VALUE_MUL"
+    int autodiff_batch_avx2
+    int autodiff_batch_init(int allow_avx2)
+    void autodiff_value_rows(int op, const double* x, const double* y, double* out,
+                             Py_ssize_t n) nogil
+    void autodiff_div_rows(const double* x, const double* y, double* out, double* la,
+                           double* lb, Py_ssize_t n) nogil
+    void autodiff_term_rows(int term, double* t, const double* g, const double* l,
+                            Py_ssize_t n) nogil
+    void autodiff_pair_rows(int ta, int tb, double* t, double* u, const double* g,
+                            const double* la, const double* lb, Py_ssize_t n) nogil
+
+
+import os as _os
+autodiff_batch_init(_os.environ.get("AUTODIFF_NO_AVX2", "") != "1")
+
+
+def _batch_kernels():
+    """Which copy of the batched loops runs: "avx2" or "portable" (for the tests)."""
+    return "avx2" if autodiff_batch_avx2 else "portable"
 
 
 cdef struct BatchJob:
@@ -90,119 +297,13 @@ cdef struct BatchJob:
     double** grads                  # per gradient: (N, size of its argument)
 
 
-# The loops over the points of a block.  The rows passed to one call never overlap: an
-# instruction's result slot comes after its operands' slots, and the value, local and
-# adjoint rows are in different arrays (operand rows may be the same row, only read).
-
 @cython.cdivision(True)
-cdef inline void _rule_rows(int op, autodiff_const_row x, autodiff_const_row y,
-                            autodiff_row out, autodiff_row la, autodiff_row lb,
-                            Py_ssize_t n) noexcept nogil:
+cdef inline void _rule_rows(int op, const double* x, const double* y, double* out,
+                            double* la, double* lb, Py_ssize_t n) noexcept nogil:
     """out[j] = the binary rule op at (x[j], y[j]), its local derivatives to la[j], lb[j]."""
     cdef Py_ssize_t j
-    cdef double a, b
     for j in range(n):
-        out[j] = _binary_rule(op, x[j], y[j], &a, &b)
-        la[j] = a
-        lb[j] = b
-
-
-cdef inline void _value_rows(int op, autodiff_const_row x, autodiff_const_row y,
-                             autodiff_row out, Py_ssize_t n) noexcept nogil:
-    """out[j] = the value of the rule op (ADD, SUB or MUL) at (x[j], y[j]): their local
-    derivatives are 1.0, -1.0 or the operands, which the backward sweep knows unstored."""
-    cdef Py_ssize_t j
-    cdef double unused_a, unused_b
-    for j in range(n):
-        out[j] = _binary_rule(op, x[j], y[j], &unused_a, &unused_b)
-
-
-cdef inline double _term(int term, double t, double g, double l) noexcept nogil:
-    """An adjoint t after the term of the plan (TERM_...) with g and the local l."""
-    if term & TERM_FIRST:
-        t = 0.0
-    term = term & ~TERM_FIRST
-    if term == TERM_PLUS:
-        return t + g
-    if term == TERM_MINUS:
-        return t - g
-    return t + g * l
-
-
-# The loops load t[j] and l[j] only where the (constant) term reads them.
-
-cdef inline void _term_rows(int term, autodiff_row t, autodiff_const_row g,
-                            autodiff_const_row l, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef bint old = not term & TERM_FIRST, times = term & ~TERM_FIRST == TERM_TIMES
-    for j in range(n):
-        t[j] = _term(term, t[j] if old else 0.0, g[j], l[j] if times else 0.0)
-
-
-cdef inline void _pair_rows(int ta, int tb, autodiff_row t, autodiff_row u,
-                            autodiff_const_row g, autodiff_const_row la,
-                            autodiff_const_row lb, Py_ssize_t n) noexcept nogil:
-    """Both operands' terms in one pass over g (rows t and u distinct: per point, a's
-    term then b's, the single call's order)."""
-    cdef Py_ssize_t j
-    cdef double gj
-    cdef bint old_a = not ta & TERM_FIRST, times_a = ta & ~TERM_FIRST == TERM_TIMES
-    cdef bint old_b = not tb & TERM_FIRST, times_b = tb & ~TERM_FIRST == TERM_TIMES
-    for j in range(n):
-        gj = g[j]
-        t[j] = _term(ta, t[j] if old_a else 0.0, gj, la[j] if times_a else 0.0)
-        u[j] = _term(tb, u[j] if old_b else 0.0, gj, lb[j] if times_b else 0.0)
-
-
-cdef void _add_term(int term, double* t, const double* g, const double* l,
-                    Py_ssize_t n) noexcept nogil:
-    """t[j] gets the term (TERM_...) for j < n: one loop per term."""
-    if term == TERM_TIMES:
-        _term_rows(TERM_TIMES, t, g, l, n)
-    elif term == TERM_TIMES + TERM_FIRST:
-        _term_rows(TERM_TIMES + TERM_FIRST, t, g, l, n)
-    elif term == TERM_PLUS:
-        _term_rows(TERM_PLUS, t, g, l, n)
-    elif term == TERM_PLUS + TERM_FIRST:
-        _term_rows(TERM_PLUS + TERM_FIRST, t, g, l, n)
-    elif term == TERM_MINUS:
-        _term_rows(TERM_MINUS, t, g, l, n)
-    elif term == TERM_MINUS + TERM_FIRST:
-        _term_rows(TERM_MINUS + TERM_FIRST, t, g, l, n)
-
-
-cdef void _add_terms(int ta, int tb, double* t, double* u, const double* g,
-                     const double* la, const double* lb, Py_ssize_t n) noexcept nogil:
-    """The terms ta to t and tb to u (distinct rows) for j < n: one loop for the pairs
-    of ADD, SUB and the products, else one loop each."""
-    cdef int F = TERM_FIRST, P = TERM_PLUS, M = TERM_MINUS, T = TERM_TIMES
-    if ta == T and tb == T:
-        _pair_rows(T, T, t, u, g, la, lb, n)
-    elif ta == T + F and tb == T:
-        _pair_rows(T + F, T, t, u, g, la, lb, n)
-    elif ta == T and tb == T + F:
-        _pair_rows(T, T + F, t, u, g, la, lb, n)
-    elif ta == T + F and tb == T + F:
-        _pair_rows(T + F, T + F, t, u, g, la, lb, n)
-    elif ta == P and tb == P:
-        _pair_rows(P, P, t, u, g, la, lb, n)
-    elif ta == P + F and tb == P:
-        _pair_rows(P + F, P, t, u, g, la, lb, n)
-    elif ta == P and tb == P + F:
-        _pair_rows(P, P + F, t, u, g, la, lb, n)
-    elif ta == P + F and tb == P + F:
-        _pair_rows(P + F, P + F, t, u, g, la, lb, n)
-    elif ta == P and tb == M:
-        _pair_rows(P, M, t, u, g, la, lb, n)
-    elif ta == P + F and tb == M:
-        _pair_rows(P + F, M, t, u, g, la, lb, n)
-    elif ta == P and tb == M + F:
-        _pair_rows(P, M + F, t, u, g, la, lb, n)
-    elif ta == P + F and tb == M + F:
-        _pair_rows(P + F, M + F, t, u, g, la, lb, n)
-    else:
-        _add_term(ta, t, g, la, n)
-        _add_term(tb, u, g, lb, n)
+        out[j] = _binary_rule(op, x[j], y[j], &la[j], &lb[j])
 
 
 cdef inline unsigned char _plan_term(int term, Py_ssize_t s, unsigned char* mark) noexcept nogil:
@@ -270,15 +371,15 @@ cdef void _forward_block(const Instr* code, Py_ssize_t n_ops, double** rows, dou
         x = rows[p.a]
         y = rows[p.b]
         out = rows[base + i]
-        # A constant opcode folds _binary_rule to its row: the same expressions, unrolled.
+        # ADD, SUB, MUL and DIV: the C loops above; the others through the rules.
         if op == BINARY + ADD:
-            _value_rows(ADD, x, y, out, bn)
+            autodiff_value_rows(VALUE_ADD, x, y, out, bn)
         elif op == BINARY + MUL:
-            _value_rows(MUL, x, y, out, bn)
+            autodiff_value_rows(VALUE_MUL, x, y, out, bn)
         elif op == BINARY + SUB:
-            _value_rows(SUB, x, y, out, bn)
+            autodiff_value_rows(VALUE_SUB, x, y, out, bn)
         elif op == BINARY + DIV:
-            _rule_rows(DIV, x, y, out, da + i * B, db + i * B, bn)
+            autodiff_div_rows(x, y, out, da + i * B, db + i * B, bn)
         elif op == POWC:
             la = da + i * B
             for j in range(bn):
@@ -315,12 +416,12 @@ cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, const unsigned ch
         ta = plan[2 * i]
         tb = plan[2 * i + 1]
         if ta and tb and p.a != p.b:
-            _add_terms(ta, tb, arows[p.a], arows[p.b], g, la, lb, bn)
+            autodiff_pair_rows(ta, tb, arows[p.a], arows[p.b], g, la, lb, bn)
         else:                           # one operand, or x op x: a's term, then b's
             if ta:
-                _add_term(ta, arows[p.a], g, la, bn)
+                autodiff_term_rows(ta, arows[p.a], g, la, bn)
             if tb:
-                _add_term(tb, arows[p.b], g, lb, bn)
+                autodiff_term_rows(tb, arows[p.b], g, lb, bn)
 
 
 cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
