@@ -5,14 +5,18 @@
 # tape over blocks of B points at a time, in C, with the GIL released:
 #
 # - structure of arrays: a workspace holds, per slot, B values (slot s of point j at
-#   vals[s * B + j]), per instruction B local derivatives of each operand, and per slot B
-#   adjoints; the instruction loop is outside, the loop over the points of a block inside,
-#   so that an instruction's dispatch is paid once per block and the inner loop is plain
-#   arithmetic over contiguous doubles;
+#   rows[s][j]), per instruction B local derivatives of each operand, and per slot B
+#   adjoints (arows[s][j]); the instruction loop is outside, the loop over the points of
+#   a block inside, so that an instruction's dispatch is paid once per block and the
+#   inner loop is plain arithmetic over contiguous doubles.  Rows are in the workspace,
+#   except three kinds that are the block's part of an input or output array itself (no
+#   copies): the values of an argument of one number per point, the value of a scalar
+#   f, and the adjoints of a differentiated argument of one number per point;
 # - the same expressions as a single call (_forward and _backward in _replay.pyx, and the
-#   rules of _rules.pxd), point by point in the same order, so the same bits: the inner
-#   loops call the rule with a constant opcode (ADD, MUL, SUB, DIV), which the compiler
-#   folds to that rule's row, or with the instruction's opcode;
+#   rules of _rules.pxd), point by point in the same order, so the same bits: ADD, SUB,
+#   MUL and DIV and the backward sweep's terms in C loops of their own (below, with the
+#   identities they rely on), the other operations through the rules with the
+#   instruction's opcode;
 # - workers=k splits the blocks into up to k contiguous ranges (fewer if a thread would get
 #   less than THREAD_WORK point-instructions), one per thread (threading.Thread running a
 #   nogil C function, and the calling thread itself), each with a workspace of its own.
