@@ -39,6 +39,7 @@ cdef enum:
     BLOCK_BUDGET = 4 * 1024 * 1024  # bytes: a larger workspace halves the block
     THREAD_WORK = 1 << 18           # point-instructions (~1 ms) a thread must get to be
                                     # worth starting: a small batch runs on fewer threads
+    CHUNK_WORK = 1 << 15            # point-instructions (~30 us) threads take at a time
 
 # The loops over the points of a block for ADD, SUB, MUL, DIV and the backward terms are
 # C (below), in two copies where the compiler can make them: portable (SSE2 on x86-64) and
@@ -216,6 +217,26 @@ cdef extern from *:
     AUTODIFF_KERNELS(avx2, __attribute__((target("avx2"))))
     #endif
 
+    /* The next chunk of blocks for a thread of a call: an atomic fetch-and-add on the
+       call's cursor (each block is swept once, by whichever thread takes it). */
+    #if defined(_MSC_VER) && defined(_WIN64)
+    #  include <intrin.h>
+    #  define AUTODIFF_HAVE_ATOMIC 1
+    static Py_ssize_t autodiff_take(Py_ssize_t* cursor, Py_ssize_t k) {
+        return (Py_ssize_t)_InterlockedExchangeAdd64((volatile __int64*)cursor, (__int64)k);
+    }
+    #elif defined(__GNUC__) || defined(__clang__)
+    #  define AUTODIFF_HAVE_ATOMIC 1
+    static Py_ssize_t autodiff_take(Py_ssize_t* cursor, Py_ssize_t k) {
+        return __atomic_fetch_add(cursor, k, __ATOMIC_RELAXED);
+    }
+    #else
+    #  define AUTODIFF_HAVE_ATOMIC 0
+    static Py_ssize_t autodiff_take(Py_ssize_t* cursor, Py_ssize_t k) {
+        (void)cursor; (void)k; return 0;    /* not called: the blocks are split up front */
+    }
+    #endif
+
     /* Set once at import, with the GIL, before any batched call; only read after. */
     static int autodiff_batch_avx2 = 0;
 
@@ -263,6 +284,8 @@ cdef extern from *:
         VALUE_SUB "AUTODIFF_VALUE_SUB"
         VALUE_MUL "AUTODIFF_VALUE_MUL"
     int autodiff_batch_avx2
+    bint AUTODIFF_HAVE_ATOMIC
+    Py_ssize_t autodiff_take(Py_ssize_t* cursor, Py_ssize_t k) nogil
     int autodiff_batch_init(int allow_avx2)
     void autodiff_value_rows(int op, const double* x, const double* y, double* out,
                              Py_ssize_t n) nogil
@@ -428,8 +451,12 @@ cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, const unsigned ch
                 autodiff_term_rows(tb, arows[p.b], g, lb, bn)
 
 
-cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
-    """Blocks first .. last - 1 of the points, in a workspace of this call's own.
+cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last,
+                       Py_ssize_t* cursor=NULL, Py_ssize_t chunk=1) noexcept nogil:
+    """Blocks first .. last - 1 of the points, in a workspace of this call's own; with a
+    cursor shared by the threads of a call, the chunks of blocks it hands out (atomically,
+    from *cursor, chunk blocks at a time) up to last, so that a thread that runs faster
+    (the other core less loaded, no thread to start) takes more of them.
 
     Returns 0, or -1 if the workspace cannot be allocated (nothing written then).
 
@@ -439,7 +466,7 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
     there for the block.  Other slots live in the workspace.
     """
     cdef Py_ssize_t B = job.block, n_slots = job.n_slots, n_ops = job.n_ops
-    cdef Py_ssize_t blk, start, bn, j, e, k, s, off, o, g, z, n_zero = 0
+    cdef Py_ssize_t blk, start, bn, j, e, k, s, off, o, g, z, n_zero = 0, lo, hi
     cdef double* ws
     cdef double* vals
     cdef double* adj
@@ -504,55 +531,64 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last) n
                 row = vals + (job.offset[k] + e) * B
                 for j in range(B):
                     row[j] = v
-    for blk in range(first, last):
-        start = blk * B
-        bn = min(B, job.n_points - start)
-        for k in range(job.n_args):
-            if job.batched[k]:
-                s = job.size[k]
-                off = job.offset[k]
-                src = job.inputs[k] + start * s
-                if s == 1:              # a number per point: read in place
-                    rows[off] = <double*>src
-                    continue
-                for e in range(s):
-                    row = vals + (off + e) * B
-                    for j in range(bn):
-                        row[j] = src[j * s + e]
-        if value_direct:
-            rows[job.root] = job.values + start
-        _forward_block(job.code, n_ops, rows, da, db, job.base, B, bn)
-        s = job.n_out
-        if not value_direct:
-            for o in range(s):
-                row = rows[job.outs[o]]
-                dst = job.values + start * s + o
-                for j in range(bn):
-                    dst[j * s] = row[j]
-        if job.backward:
-            for g in range(job.n_grads):
-                if direct[g]:
-                    arows[job.offset[job.grad_arg[g]]] = job.grads[g] + start
-            for z in range(n_zero):
-                row = arows[zero[z]]
-                for j in range(bn):
-                    row[j] = 0.0
-            if root_read:
-                row = arows[job.root]
-                for j in range(bn):
-                    row[j] = 1.0
-            _backward_block(job.code, n_ops, plan, rows, arows, da, db, job.base, B, bn)
-            for g in range(job.n_grads):
-                if direct[g]:
-                    continue
-                k = job.grad_arg[g]
-                s = job.size[k]
-                off = job.offset[k]
-                for e in range(s):
-                    row = arows[off + e]
-                    dst = job.grads[g] + start * s + e
+    lo, hi = first, last
+    while True:
+        if cursor != NULL:
+            lo = autodiff_take(cursor, chunk)
+            if lo >= last:
+                break
+            hi = min(lo + chunk, last)
+        for blk in range(lo, hi):
+            start = blk * B
+            bn = min(B, job.n_points - start)
+            for k in range(job.n_args):
+                if job.batched[k]:
+                    s = job.size[k]
+                    off = job.offset[k]
+                    src = job.inputs[k] + start * s
+                    if s == 1:              # a number per point: read in place
+                        rows[off] = <double*>src
+                        continue
+                    for e in range(s):
+                        row = vals + (off + e) * B
+                        for j in range(bn):
+                            row[j] = src[j * s + e]
+            if value_direct:
+                rows[job.root] = job.values + start
+            _forward_block(job.code, n_ops, rows, da, db, job.base, B, bn)
+            s = job.n_out
+            if not value_direct:
+                for o in range(s):
+                    row = rows[job.outs[o]]
+                    dst = job.values + start * s + o
                     for j in range(bn):
                         dst[j * s] = row[j]
+            if job.backward:
+                for g in range(job.n_grads):
+                    if direct[g]:
+                        arows[job.offset[job.grad_arg[g]]] = job.grads[g] + start
+                for z in range(n_zero):
+                    row = arows[zero[z]]
+                    for j in range(bn):
+                        row[j] = 0.0
+                if root_read:
+                    row = arows[job.root]
+                    for j in range(bn):
+                        row[j] = 1.0
+                _backward_block(job.code, n_ops, plan, rows, arows, da, db, job.base, B, bn)
+                for g in range(job.n_grads):
+                    if direct[g]:
+                        continue
+                    k = job.grad_arg[g]
+                    s = job.size[k]
+                    off = job.offset[k]
+                    for e in range(s):
+                        row = arows[off + e]
+                        dst = job.grads[g] + start * s + e
+                        for j in range(bn):
+                            dst[j * s] = row[j]
+        if cursor == NULL:
+            break
     free(aux)
     free(ws)
     return 0
@@ -569,6 +605,8 @@ cdef class _BatchCall:
     cdef int* batched
     cdef double** grads
     cdef Py_ssize_t* grad_arg
+    cdef Py_ssize_t cursor      # the next block for share(): taken atomically, in C only
+    cdef Py_ssize_t chunk
     cdef public bint failed
 
     def __cinit__(self):
@@ -593,6 +631,19 @@ cdef class _BatchCall:
             raise ValueError("block range out of bounds")
         with nogil:
             status = _sweep_blocks(&self.job, first, last)
+        if status != 0:
+            self.failed = True
+
+    def share(self):
+        """Sweep chunks of blocks from the call's cursor until none is left (any number of
+        threads at once, each in a workspace of its own), with the GIL released."""
+        cdef int status
+        cdef Py_ssize_t n_blocks
+        if self.tape is None or self.job.block <= 0 or self.chunk <= 0:
+            raise TypeError("a _BatchCall is made by a batched tape only")
+        n_blocks = (self.job.n_points + self.job.block - 1) // self.job.block
+        with nogil:
+            status = _sweep_blocks(&self.job, 0, n_blocks, &self.cursor, self.chunk)
         if status != 0:
             self.failed = True
 
@@ -664,29 +715,49 @@ cdef _BatchCall _prepare(Tape t, Py_ssize_t n, list arrays, tuple axes, bint bac
 
 
 cdef object _dispatch(_BatchCall call, Py_ssize_t workers):
-    """Run every block: ranges of blocks on workers - 1 threads and on this one."""
+    """Run every block: on workers - 1 threads and on this one (fewer for a small batch),
+    which take chunks of blocks from the call's cursor, or, without atomics, one range of
+    blocks each."""
     cdef Py_ssize_t n_blocks = (call.job.n_points + call.job.block - 1) // call.job.block
     cdef Py_ssize_t work = call.job.n_points * max(call.job.n_ops, 1)
     cdef Py_ssize_t k, count = min(workers, n_blocks, max(1, work // THREAD_WORK))
     if count <= 0:
         return
-    bounds = [n_blocks * k // count for k in range(count + 1)]
     threads = []
-    for k in range(1, count):
-        # The thread's target is a bound method of call: it owns the buffers until it ends.
-        thread = threading.Thread(target=call.run, args=(bounds[k], bounds[k + 1]),
-                                  name="autodiff-vmap", daemon=True)
+    if count > 1 and AUTODIFF_HAVE_ATOMIC:
+        # The threads take chunks of blocks from one cursor: none waits for a slower one.
+        call.cursor = 0
+        call.chunk = max(1, CHUNK_WORK // (call.job.block * max(call.job.n_ops, 1)))
+        for k in range(1, count):
+            # The thread's target is a bound method of call: it owns the buffers until it
+            # ends.  If it cannot start, the threads that run take its blocks.
+            thread = threading.Thread(target=call.share, name="autodiff-vmap", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                continue
+            threads.append(thread)
         try:
-            thread.start()
-        except RuntimeError:            # cannot start a thread: do its share here
-            call.run(bounds[k], bounds[k + 1])
-            continue
-        threads.append(thread)
-    try:
-        call.run(bounds[0], bounds[1])
-    finally:
-        for thread in threads:
-            thread.join()
+            call.share()
+        finally:
+            for thread in threads:
+                thread.join()
+    else:
+        bounds = [n_blocks * k // count for k in range(count + 1)]
+        for k in range(1, count):
+            thread = threading.Thread(target=call.run, args=(bounds[k], bounds[k + 1]),
+                                      name="autodiff-vmap", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:            # cannot start a thread: do its share here
+                call.run(bounds[k], bounds[k + 1])
+                continue
+            threads.append(thread)
+        try:
+            call.run(bounds[0], bounds[1])
+        finally:
+            for thread in threads:
+                thread.join()
     if call.failed:
         raise MemoryError("vmap: out of memory for a workspace")
 
