@@ -452,11 +452,16 @@ cdef void _backward_block(const Instr* code, Py_ssize_t n_ops, const unsigned ch
 
 
 cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last,
-                       Py_ssize_t* cursor=NULL, Py_ssize_t chunk=1) noexcept nogil:
-    """Blocks first .. last - 1 of the points, in a workspace of this call's own; with a
-    cursor shared by the threads of a call, the chunks of blocks it hands out (atomically,
-    from *cursor, chunk blocks at a time) up to last, so that a thread that runs faster
-    (the other core less loaded, no thread to start) takes more of them.
+                       Py_ssize_t* cursors=NULL, const Py_ssize_t* bounds=NULL,
+                       Py_ssize_t count=0, Py_ssize_t me=0, Py_ssize_t chunk=1) noexcept nogil:
+    """Blocks first .. last - 1 of the points, in a workspace of this call's own.
+
+    With the cursors of a call shared by count threads (range q: blocks bounds[q] ..
+    bounds[q + 1] - 1, cursors[q] its next block), thread me instead takes chunks of
+    blocks (atomically, chunk blocks at a time) from its own range, then from the others'
+    that are not done: each thread stays in its part of the arrays (the pages it touches
+    first), and one that runs faster (the other core loaded, no thread to start) takes
+    over what is left of a slower one.
 
     Returns 0, or -1 if the workspace cannot be allocated (nothing written then).
 
@@ -466,7 +471,7 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last,
     there for the block.  Other slots live in the workspace.
     """
     cdef Py_ssize_t B = job.block, n_slots = job.n_slots, n_ops = job.n_ops
-    cdef Py_ssize_t blk, start, bn, j, e, k, s, off, o, g, z, n_zero = 0, lo, hi
+    cdef Py_ssize_t blk, start, bn, j, e, k, s, off, o, g, z, n_zero = 0, lo, hi, q, r = 0
     cdef double* ws
     cdef double* vals
     cdef double* adj
@@ -484,7 +489,7 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last,
     cdef char* aux
     cdef double v
     cdef bint value_direct, root_read = False
-    if first >= last:
+    if cursors == NULL and first >= last:
         return 0
     ws = <double*>malloc((2 * n_slots + 2 * n_ops) * B * sizeof(double))
     aux = <char*>malloc(2 * n_slots * sizeof(double*) + n_slots * sizeof(Py_ssize_t)
@@ -533,11 +538,15 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last,
                     row[j] = v
     lo, hi = first, last
     while True:
-        if cursor != NULL:
-            lo = autodiff_take(cursor, chunk)
-            if lo >= last:
+        if cursors != NULL:
+            if r >= count:
                 break
-            hi = min(lo + chunk, last)
+            q = (me + r) % count
+            lo = autodiff_take(&cursors[q], chunk)
+            if lo >= bounds[q + 1]:
+                r += 1              # range q is done: the next one
+                continue
+            hi = min(lo + chunk, bounds[q + 1])
         for blk in range(lo, hi):
             start = blk * B
             bn = min(B, job.n_points - start)
@@ -587,7 +596,7 @@ cdef int _sweep_blocks(const BatchJob* job, Py_ssize_t first, Py_ssize_t last,
                         dst = job.grads[g] + start * s + e
                         for j in range(bn):
                             dst[j * s] = row[j]
-        if cursor == NULL:
+        if cursors == NULL:
             break
     free(aux)
     free(ws)
@@ -605,8 +614,9 @@ cdef class _BatchCall:
     cdef int* batched
     cdef double** grads
     cdef Py_ssize_t* grad_arg
-    cdef Py_ssize_t cursor      # the next block for share(): taken atomically, in C only
-    cdef Py_ssize_t chunk
+    cdef Py_ssize_t* cursors    # share(): per range of blocks, the next one (atomic, C only)
+    cdef Py_ssize_t* bounds     # share(): the ranges, count + 1 bounds
+    cdef Py_ssize_t count, chunk
     cdef public bint failed
 
     def __cinit__(self):
@@ -614,6 +624,8 @@ cdef class _BatchCall:
         self.batched = NULL
         self.grads = NULL
         self.grad_arg = NULL
+        self.cursors = NULL
+        self.bounds = NULL
         self.failed = False
 
     def __dealloc__(self):
@@ -621,6 +633,8 @@ cdef class _BatchCall:
         free(self.batched)
         free(self.grads)
         free(self.grad_arg)
+        free(self.cursors)
+        free(self.bounds)
 
     def run(self, Py_ssize_t first, Py_ssize_t last):
         """Sweep blocks first .. last - 1 with the GIL released (any thread)."""
@@ -634,16 +648,18 @@ cdef class _BatchCall:
         if status != 0:
             self.failed = True
 
-    def share(self):
-        """Sweep chunks of blocks from the call's cursor until none is left (any number of
-        threads at once, each in a workspace of its own), with the GIL released."""
+    def share(self, Py_ssize_t me):
+        """Sweep chunks of blocks from the ranges set by _dispatch, range me first, until
+        none is left (count threads at once, each in a workspace of its own), with the
+        GIL released."""
         cdef int status
-        cdef Py_ssize_t n_blocks
-        if self.tape is None or self.job.block <= 0 or self.chunk <= 0:
+        if self.tape is None or self.job.block <= 0 or self.cursors == NULL:
             raise TypeError("a _BatchCall is made by a batched tape only")
-        n_blocks = (self.job.n_points + self.job.block - 1) // self.job.block
+        if not 0 <= me < self.count:
+            raise ValueError("range out of bounds")
         with nogil:
-            status = _sweep_blocks(&self.job, 0, n_blocks, &self.cursor, self.chunk)
+            status = _sweep_blocks(&self.job, 0, 0, self.cursors, self.bounds, self.count,
+                                   me, self.chunk)
         if status != 0:
             self.failed = True
 
@@ -716,29 +732,39 @@ cdef _BatchCall _prepare(Tape t, Py_ssize_t n, list arrays, tuple axes, bint bac
 
 cdef object _dispatch(_BatchCall call, Py_ssize_t workers):
     """Run every block: on workers - 1 threads and on this one (fewer for a small batch),
-    which take chunks of blocks from the call's cursor, or, without atomics, one range of
-    blocks each."""
+    one range of blocks each, in chunks that a thread done with its range takes from the
+    others' (without atomics: one fixed range each)."""
     cdef Py_ssize_t n_blocks = (call.job.n_points + call.job.block - 1) // call.job.block
     cdef Py_ssize_t work = call.job.n_points * max(call.job.n_ops, 1)
     cdef Py_ssize_t k, count = min(workers, n_blocks, max(1, work // THREAD_WORK))
     if count <= 0:
         return
     threads = []
-    if count > 1 and AUTODIFF_HAVE_ATOMIC:
-        # The threads take chunks of blocks from one cursor: none waits for a slower one.
-        call.cursor = 0
+    if count > 1 and AUTODIFF_HAVE_ATOMIC and call.cursors == NULL:
+        # One range of blocks per thread, from which the others take chunks once theirs
+        # are done: none waits for a slower one.
+        call.cursors = <Py_ssize_t*>malloc(count * sizeof(Py_ssize_t))
+        call.bounds = <Py_ssize_t*>malloc((count + 1) * sizeof(Py_ssize_t))
+        if call.cursors == NULL or call.bounds == NULL:
+            raise MemoryError()
+        for k in range(count + 1):
+            call.bounds[k] = n_blocks * k // count
+        for k in range(count):
+            call.cursors[k] = call.bounds[k]
+        call.count = count
         call.chunk = max(1, CHUNK_WORK // (call.job.block * max(call.job.n_ops, 1)))
         for k in range(1, count):
             # The thread's target is a bound method of call: it owns the buffers until it
-            # ends.  If it cannot start, the threads that run take its blocks.
-            thread = threading.Thread(target=call.share, name="autodiff-vmap", daemon=True)
+            # ends.  If it cannot start, the threads that run take its range.
+            thread = threading.Thread(target=call.share, args=(k,), name="autodiff-vmap",
+                                      daemon=True)
             try:
                 thread.start()
             except RuntimeError:
                 continue
             threads.append(thread)
         try:
-            call.share()
+            call.share(0)
         finally:
             for thread in threads:
                 thread.join()
