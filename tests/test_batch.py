@@ -360,3 +360,112 @@ def test_large_batches_split_across_threads_give_the_same_bits(ad, monkeypatch):
     if ad.ENGINE == "compiled":     # split: 1, 2 and 3 (not 7) extra threads, twice each
         assert tape.n_ops == 360
         assert started.count("autodiff-vmap") == 12, started
+
+
+# --------------------------------------------------------------------------------------
+# The compiled sweep's own paths (autodiff/_batch.pxi): ADD, SUB, MUL and DIV run their
+# own loops, the backward sweep adds g, subtracts g or multiplies by the other operand
+# instead of a stored local, an adjoint's first term is 0.0 + ..., and scalar arguments,
+# values and gradients are read and written in place.  Each against single calls, bit
+# for bit, with adjoints that are inf, nan, subnormal and zeros of both signs.
+# --------------------------------------------------------------------------------------
+
+def special_points(n, seed):
+    """n points drawn from SPECIAL (each value several times) and ordinary numbers."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(n) < 0.7, rng.choice(SPECIAL, n), rng.uniform(-3.0, 3.0, n))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_specialised_opcodes_with_special_adjoints(ad, op):
+    fn = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+          "mul": lambda x, y: x * y, "div": lambda x, y: x / y}[op]
+
+    def f(x, y, w, v):
+        # w and v scale the adjoints reaching fn's operands (inf, nan, -0.0, ...); x and y
+        # get first terms and later ones, fn(x, x) has one slot for both operands, and
+        # fn(x, 2.0) and fn(-1.5, y) have a constant operand (whose adjoint nobody reads).
+        return (w * fn(x, y) + v * fn(y, x) + fn(x, x) * v + fn(x, 2.0) * w
+                + fn(-1.5, y) * v)
+    tape = ad.record(f, 0.7, 1.3, 0.5, -0.25, argnums=(0, 1, 2, 3))
+    n = 300
+    args = [special_points(n, 30 + k) for k in range(4)]
+    with np.errstate(all="ignore"):
+        assert_batch_is_single_calls(tape, args, workers=2)
+        # the first term of an adjoint alone: 0.0 + g * l must turn -0.0 into +0.0
+        lone = ad.record(lambda x, y, w: w * fn(x, y), 0.7, 1.3, 0.5, argnums=(0, 1))
+        assert_batch_is_single_calls(lone, args[:3])
+
+
+def test_signed_zero_first_terms(ad):
+    """An adjoint's first term is 0.0 + term, as the single call's sum from 0.0: where the
+    term is -0.0 (g * l with g or l a zero, or -g for SUB with g = +0.0) the sum is +0.0."""
+    tape = ad.record(lambda x, y, w: x * w + (x - y) * 0.0, 1.0, 2.0, 3.0, argnums=(0, 1, 2))
+    x = np.array([1.0, -1.0, 0.0, -0.0, 2.0, -0.0])
+    y = np.array([0.0, -0.0, 1.0, -1.0, -0.0, 5.0])
+    w = np.array([-0.0, -0.0, 0.0, -0.0, -0.0, 1.0])
+    _, (gx, gy, gw) = assert_batch_is_single_calls(tape, [x, y, w])
+    # y's only term is SUB's -g with g = 0.0 * 1.0; w's is 1.0 * x: +0.0 where x is a zero
+    assert (gy == 0.0).all() and not np.signbit(gy).any()
+    assert (gw[x == 0.0] == 0.0).all() and not np.signbit(gw[x == 0.0]).any()
+    assert_same_floats(flat(gx), flat(w + 0.0))
+
+
+def test_an_unused_argument_gets_zero_gradients(ad):
+    tape = ad.record(lambda x, y, v: x * 2.0 + v[0], 1.0, 2.0, np.ones(2), argnums=(0, 1, 2))
+    n = 130
+    v = np.random.default_rng(31).normal(size=(n, 2))
+    _, (gx, gy, gv) = assert_batch_is_single_calls(tape, [points(n, 1), points(n, 2), v])
+    assert not gy.any() and not np.signbit(gy).any() and not gv[:, 1].any()
+
+
+def test_several_outputs_batched_call_is_single_calls(ad):
+    def f(x, y):
+        return np.array([x * y, x / y, y - x, x])
+    tape = ad.record(f, 1.0, 2.0)
+    x, y = special_points(150, 40), special_points(150, 41)
+    with np.errstate(all="ignore"):
+        got = tape.vmap()(x, y, workers=2)
+        want = [tape(a, b) for a, b in zip(x, y)]
+    assert got.shape == (150, 4)
+    assert_same_floats(flat(got), [v for w in want for v in flat(w)])
+
+
+def test_portable_and_avx2_loops_give_the_same_bits(compiled, tmp_path):
+    """The compiled sweep's two copies of its loops (AVX2 where the CPU has it, and the
+    portable one, forced by AUTODIFF_NO_AVX2=1 in a fresh process) agree bit for bit."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import sys, numpy as np, autodiff\n"
+        "from autodiff import _replay\n"
+        "def f(x, y):\n"
+        "    return (x / y - x) * (y / x + x + y) * (x - y) + x * x - y / 3.0\n"
+        "tape = autodiff.record(f, 0.7, 1.3, argnums=(0, 1))\n"
+        "x, y = np.load(sys.argv[1]), np.load(sys.argv[2])\n"
+        "with np.errstate(all='ignore'):\n"
+        "    v, (gx, gy) = tape.vmap().value_and_grad(x, y)\n"
+        "np.save(sys.argv[3], np.stack([v, gx, gy]))\n"
+        "print(_replay._batch_kernels())\n")
+    x, y = special_points(1001, 50), special_points(1001, 51)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    # the child imports the autodiff under test (in place or installed), compiled
+    root = os.path.dirname(os.path.dirname(os.path.abspath(autodiff.__file__)))
+    kernels = {}
+    for flag in ("0", "1"):
+        env = dict(os.environ, AUTODIFF_NO_AVX2=flag)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        env.pop("AUTODIFF_PURE", None)
+        out = tmp_path / f"out{flag}.npy"
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"),
+                              str(tmp_path / "y.npy"), str(out)], env=env, cwd=root,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        kernels[flag] = run.stdout.split()[-1]
+    assert kernels["1"] == "portable"
+    if kernels["0"] != "avx2":
+        pytest.skip("no AVX2 copy on this build or CPU: one copy of the loops")
+    a, b = np.load(tmp_path / "out0.npy"), np.load(tmp_path / "out1.npy")
+    assert_same_floats(flat(a), flat(b))
