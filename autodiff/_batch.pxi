@@ -739,7 +739,6 @@ cdef object _dispatch(_BatchCall call, Py_ssize_t workers):
     cdef Py_ssize_t k, count = min(workers, n_blocks, max(1, work // THREAD_WORK))
     if count <= 0:
         return
-    threads = []
     if count > 1 and AUTODIFF_HAVE_ATOMIC and call.cursors == NULL:
         # One range of blocks per thread, from which the others take chunks once theirs
         # are done: none waits for a slower one.
@@ -753,39 +752,39 @@ cdef object _dispatch(_BatchCall call, Py_ssize_t workers):
             call.cursors[k] = call.bounds[k]
         call.count = count
         call.chunk = max(1, CHUNK_WORK // (call.job.block * max(call.job.n_ops, 1)))
-        for k in range(1, count):
-            # The thread's target is a bound method of call: it owns the buffers until it
-            # ends.  If it cannot start, the threads that run take its range.
-            thread = threading.Thread(target=call.share, args=(k,), name="autodiff-vmap",
-                                      daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:
-                continue
-            threads.append(thread)
-        try:
-            call.share(0)
-        finally:
-            for thread in threads:
-                thread.join()
+        _on_threads(call.share, [(k,) for k in range(count)])
     else:
-        bounds = [n_blocks * k // count for k in range(count + 1)]
-        for k in range(1, count):
-            thread = threading.Thread(target=call.run, args=(bounds[k], bounds[k + 1]),
-                                      name="autodiff-vmap", daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:            # cannot start a thread: do its share here
-                call.run(bounds[k], bounds[k + 1])
-                continue
-            threads.append(thread)
-        try:
-            call.run(bounds[0], bounds[1])
-        finally:
-            for thread in threads:
-                thread.join()
+        _on_threads(call.run, _ranges(n_blocks, count))
     if call.failed:
         raise MemoryError("vmap: out of memory for a workspace")
+
+
+cdef list _ranges(Py_ssize_t n, Py_ssize_t count):
+    """count contiguous ranges (first, last) splitting 0 .. n - 1 evenly."""
+    bounds = [n * k // count for k in range(count + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(count)]
+
+
+cdef object _on_threads(object target, list parts):
+    """target(*parts[0]) on this thread and each other part on a thread of its own, then
+    wait for them all.  target is a bound method of the call that owns every buffer the
+    threads touch, so the buffers outlive the threads even if the caller is interrupted
+    while it waits.  A thread that cannot start has its part done here."""
+    threads = []
+    for part in parts[1:]:
+        thread = threading.Thread(target=target, args=part, name="autodiff-vmap",
+                                  daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            target(*part)
+            continue
+        threads.append(thread)
+    try:
+        target(*parts[0])
+    finally:
+        for thread in threads:
+            thread.join()
 
 
 cdef object _vmap(Tape tape, object in_axes):

@@ -222,23 +222,7 @@ cdef object _dispatch_higher(_HigherCall call, Py_ssize_t workers, Py_ssize_t pe
     cdef Py_ssize_t k, count = min(workers, n, max(1, work // HIGHER_THREAD_WORK))
     if count <= 0:
         return
-    bounds = [n * k // count for k in range(count + 1)]
-    threads = []
-    for k in range(1, count):
-        # The thread's target is a bound method of call: it owns the buffers until it ends.
-        thread = threading.Thread(target=call.run, args=(bounds[k], bounds[k + 1]),
-                                  name="autodiff-vmap", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:            # cannot start a thread: do its share here
-            call.run(bounds[k], bounds[k + 1])
-            continue
-        threads.append(thread)
-    try:
-        call.run(bounds[0], bounds[1])
-    finally:
-        for thread in threads:
-            thread.join()
+    _on_threads(call.run, _ranges(n, count))
     if call.failed:
         raise MemoryError("vmap: out of memory for a workspace")
 
