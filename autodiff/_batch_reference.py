@@ -113,14 +113,7 @@ def batch_inputs(name, shapes, sizes, axes, args):
                                  f"{_describe(got)}")
             arrays.append(_c_doubles(values).reshape(size))
             continue
-        try:
-            a = np.asarray(arg)
-        except (TypeError, ValueError):
-            a = None
-        if a is None or a.dtype.kind not in "biuf":
-            what = type(arg).__name__ + ("" if a is None else f" of dtype {a.dtype}")
-            raise TypeError(f"argument {k} of the batched tape of {name} must be an array "
-                            f"of real numbers with a leading axis of points, got {what}")
+        a = _real_points(arg, f"argument {k}", name)
         trailing = () if shape is None else tuple(shape)
         if a.ndim != 1 + len(trailing) or a.shape[1:] != trailing:
             raise ValueError(f"argument {k} of the batched tape of {name} must have shape "
@@ -157,9 +150,9 @@ def _describe(shape):
     return "a number" if shape is None else f"an array of shape {tuple(shape)}"
 
 
-def _batched_part(value, trailing, n, what, name):
-    """value as a C-contiguous float64 array of shape (n, size): TypeError if it is not
-    real numbers, ValueError if its shape is not (n,) + trailing."""
+def _real_points(value, what, name):
+    """value as an array of real numbers (with a leading axis of points, checked by the
+    caller); TypeError naming what it is otherwise."""
     try:
         a = np.asarray(value)
     except (TypeError, ValueError):
@@ -168,6 +161,13 @@ def _batched_part(value, trailing, n, what, name):
         got = type(value).__name__ + ("" if a is None else f" of dtype {a.dtype}")
         raise TypeError(f"{what} of the batched tape of {name} must be an array of real "
                         f"numbers with a leading axis of points, got {got}")
+    return a
+
+
+def _batched_part(value, trailing, n, what, name):
+    """value as a C-contiguous float64 array of shape (n, size): TypeError if it is not
+    real numbers, ValueError if its shape is not (n,) + trailing."""
+    a = _real_points(value, what, name)
     if a.ndim != 1 + len(trailing) or a.shape[1:] != trailing:
         raise ValueError(f"{what} of the batched tape of {name} must have shape (N,) + "
                          f"{trailing} (a leading axis of points, then the shape of what "
