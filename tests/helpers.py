@@ -8,6 +8,8 @@ import math
 import struct
 from collections import defaultdict
 
+import numpy as np
+
 from autodiff import _primitives
 
 BINARY_NAMES = frozenset(p.name for p in _primitives.BINARY)
@@ -186,3 +188,24 @@ def user_ops(ad):
         "MulAdd": (MulAdd, 3, lambda a, b, c: a * b + c),
         "SoftPlus": (SoftPlus, 1, lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x)))),
     }
+
+
+# Special values for bit-for-bit sweeps of batched and single calls.
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.5, 1e-300, 5e-324, 1e300, np.inf,
+                    -np.inf, np.nan, 0.999, 7.0, -7.5, 3.0, 1e-8])
+
+
+def points(n, seed=0, low=-3.0, high=3.0, shape=()):
+    """n uniform points in [low, high), each of the given shape: an array (n,) + shape."""
+    return np.random.default_rng(seed).uniform(low, high, (n,) + shape)
+
+
+def bits(x):
+    """A value's exact bits and structure (signed zeros and nan payloads included), for
+    bit-for-bit comparisons of results: a float, a float64 array, or tuples of them."""
+    if isinstance(x, tuple):
+        return ("tuple", tuple(bits(v) for v in x))
+    if isinstance(x, float):
+        return ("float", np.float64(x).tobytes())
+    assert isinstance(x, np.ndarray) and x.dtype == np.float64, type(x)
+    return ("array", x.shape, x.tobytes())

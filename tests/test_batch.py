@@ -13,7 +13,7 @@ import autodiff
 import autodiff.reference
 from autodiff import _primitives
 
-from helpers import assert_same_floats
+from helpers import SPECIAL, assert_same_floats, points
 
 
 def tutorial(a, b):
@@ -54,10 +54,6 @@ def assert_batch_is_single_calls(tape, args, in_axes=0, workers=1):
     return values, grads
 
 
-def points(n, seed=0, low=-3.0, high=3.0):
-    return np.random.default_rng(seed).uniform(low, high, n)
-
-
 # --------------------------------------------------------------------------------------
 # Bit for bit: single calls
 # --------------------------------------------------------------------------------------
@@ -79,10 +75,6 @@ def test_tutorial_batch_matches_analytic_derivatives(ad):
     dv_a, dv_b = -b / a ** 2 + 1, 1 / a + 1
     np.testing.assert_allclose(da, du_a * v * w + u * dv_a * w + u * v, rtol=1e-9)
     np.testing.assert_allclose(db, du_b * v * w + u * dv_b * w - u * v, rtol=1e-9)
-
-
-SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.5, 1e-300, 5e-324, 1e300, np.inf,
-                    -np.inf, np.nan, 0.999, 7.0, -7.5, 3.0, 1e-8])
 
 
 @pytest.mark.parametrize("name", [p.name for p in _primitives.UNARY])

@@ -11,15 +11,11 @@ import pytest
 
 from autodiff import _primitives
 
-from helpers import assert_same_floats
+from helpers import SPECIAL, assert_same_floats, points
 
 
 def tutorial(a, b):
     return (a / b - a) * (b / a + a + b) * (a - b)
-
-
-def points(n, seed=0, low=-3.0, high=3.0, shape=()):
-    return np.random.default_rng(seed).uniform(low, high, (n,) + shape)
 
 
 def leaves(x):
@@ -167,10 +163,6 @@ def test_matches_analytic_derivatives(ad):
     np.testing.assert_allclose(h01, hxy, **close)
     np.testing.assert_allclose(h10, hxy, **close)
     np.testing.assert_allclose(h11, hyy, **close)
-
-
-SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.5, 1e-300, 5e-324, 1e300, np.inf,
-                    -np.inf, np.nan, 0.999, 7.0, -7.5, 3.0, 1e-8])
 
 
 @pytest.mark.parametrize("name", [p.name for p in _primitives.UNARY])

@@ -13,18 +13,9 @@ import pytest
 import autodiff
 import autodiff.reference
 from autodiff import _args
+from helpers import bits
 
 ENGINES = (autodiff, autodiff.reference)
-
-
-def bits(x):
-    """A value's exact bits and structure (signed zeros and nan payloads included)."""
-    if isinstance(x, tuple):
-        return ("tuple", tuple(bits(v) for v in x))
-    if isinstance(x, float):
-        return ("float", np.float64(x).tobytes())
-    assert isinstance(x, np.ndarray) and x.dtype == np.float64, type(x)
-    return ("array", x.shape, x.tobytes())
 
 
 def mixed(ad):

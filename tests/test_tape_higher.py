@@ -14,19 +14,10 @@ import pytest
 
 import autodiff
 import autodiff.reference
+from helpers import bits
 
 
 ENGINES = (autodiff, autodiff.reference)
-
-
-def bits(x):
-    """A value's exact bits and structure, for bit-for-bit comparisons."""
-    if isinstance(x, tuple):
-        return ("tuple", tuple(bits(v) for v in x))
-    if isinstance(x, float):
-        return ("float", np.float64(x).tobytes())
-    assert isinstance(x, np.ndarray) and x.dtype == np.float64, type(x)
-    return ("array", x.shape, x.tobytes())
 
 
 def same_in_both(make, call):
